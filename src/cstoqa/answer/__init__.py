@@ -1,0 +1,1 @@
+"""Stage 5: retrieved passages → an extractive answer with citations, or an honest abstention."""

@@ -1,0 +1,127 @@
+"""Assemble the answer: a typed short span or the best sentences, each cited, or an abstention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cstoqa.answer.analysis import words
+from cstoqa.answer.calibration import Features, confidence
+from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
+from cstoqa.answer.sentence_scoring import ScoredSentence, idf, score_sentences
+from cstoqa.answer.spans import SpanChoice, choose_span
+from cstoqa.index.store import IndexData
+from cstoqa.settings import Settings
+from cstoqa.types import Answer, Citation, Passage
+
+NOT_IN_SOURCES = "The sources don't say."
+MAX_SENTENCES = 3
+SENTENCE_MARGIN = 0.12
+NEAR_DUPLICATE = 0.8
+ENTITY_SPAN_MIN = 1.4
+SPECIFIC_TYPES = {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION}
+
+
+def abstention(question: str, message: str, passages: list[Passage], confidence: float = 0.0) -> Answer:
+    return Answer(question=question, text=None, abstained=True, confidence=confidence, passages=passages,
+                  kind="abstain", message=message)
+
+
+def _citation(data: IndexData, scored: ScoredSentence, span: SpanChoice | None = None) -> Citation:
+    sentence = scored.sentence
+    doc = data.documents[sentence.doc_id]
+    return Citation(
+        doc_id=doc.doc_id, title=doc.title, section=sentence.section, start=sentence.start, end=sentence.end,
+        quote=doc.text[sentence.start : sentence.end],
+        answer_start=span.start if span else None, answer_end=span.end if span else None,
+    )
+
+
+def _supporting(ranked: list[ScoredSentence], limit: int) -> list[ScoredSentence]:
+    """The best sentence and close runners-up, skipping near-duplicates (overlapping chunks repeat text)."""
+    chosen = [ranked[0]]
+    for candidate in ranked[1:]:
+        if len(chosen) >= limit or candidate.score < ranked[0].score - SENTENCE_MARGIN:
+            break
+        stems = {w.stem for w in candidate.words}
+        if all(len(stems & {w.stem for w in c.words}) / max(len(stems), 1) < NEAR_DUPLICATE for c in chosen):
+            chosen.append(candidate)
+    return chosen
+
+
+def _unknown_share(question_stems: set[str], data: IndexData) -> float:
+    total = sum(idf(data, s) for s in question_stems)
+    return sum(idf(data, s) for s in question_stems if s not in data.idf) / total if total else 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything the answerer worked out before applying the threshold (the calibration fits on this)."""
+
+    kind: AnswerType
+    plural: bool
+    ranked: list[ScoredSentence]
+    span: SpanChoice | None
+    features: Features
+    confidence: float
+
+
+def decide(question: str, query_vector: np.ndarray, passages: list[Passage], data: IndexData) -> Decision | None:
+    question_words = words(question)
+    question_stems = {w.stem for w in question_words}
+    ranked = score_sentences(question_words, query_vector, passages, data)
+    if not ranked:
+        return None
+    kind = answer_type(question)
+    plural = is_plural_ask(question)
+    span = choose_span(ranked, question_stems, kind, plural)
+    if span is not None and not (
+        span.typed if kind in SPECIFIC_TYPES else kind is AnswerType.ENTITY and span.score >= ENTITY_SPAN_MIN
+    ):
+        span = None
+    lead = span.sentence if span else ranked[0]
+    features = Features(
+        cosine=lead.cosine,
+        overlap=lead.overlap,
+        passage_cosine=max((p.dense_score or 0.0) for p in passages),
+        unknown_words=_unknown_share(question_stems, data),
+        typed_span=float(bool(span and span.typed)),
+        type_missing=float(kind in SPECIFIC_TYPES and span is None),
+        descriptive=float(kind is AnswerType.DESCRIPTION),
+        proximity=span.proximity if span else 0.0,
+    )
+    return Decision(kind, plural, ranked, span, features, confidence(features))
+
+
+def answer_question(
+    question: str, query_vector: np.ndarray, passages: list[Passage], data: IndexData, settings: Settings
+) -> Answer:
+    decision = decide(question, query_vector, passages, data)
+    if decision is None:
+        return abstention(question, f"{NOT_IN_SOURCES} No passage in the documents matches the question.", passages)
+    return withhold(_answer(question, decision, passages, data), settings.abstain_threshold)
+
+
+def withhold(answer: Answer, threshold: float) -> Answer:
+    """The abstention an answer turns into when its confidence is below the threshold."""
+    if answer.abstained or answer.confidence >= threshold:
+        return answer
+    return abstention(
+        answer.question, f"{NOT_IN_SOURCES} The closest passages are listed, but none of them answers the question.",
+        answer.passages, confidence=answer.confidence,
+    )
+
+
+def _answer(question: str, decision: Decision, passages: list[Passage], data: IndexData) -> Answer:
+    span = decision.span
+    if span is not None:
+        doc = data.documents[span.sentence.sentence.doc_id]
+        return Answer(question=question, text=doc.text[span.start : span.end], abstained=False,
+                      confidence=decision.confidence, citations=[_citation(data, span.sentence, span)],
+                      passages=passages, kind="span")
+    limit = MAX_SENTENCES if decision.kind is AnswerType.DESCRIPTION or decision.plural else 1
+    citations = [_citation(data, s) for s in _supporting(decision.ranked, limit)]
+    text = " ".join(c.quote for c in sorted(citations, key=lambda c: (c.doc_id, c.start)))
+    return Answer(question=question, text=text, abstained=False, confidence=decision.confidence,
+                  citations=citations, passages=passages, kind="sentences")

@@ -1,0 +1,82 @@
+"""Expected answer type from the question's wording, in the tradition of factoid QA answer typing.
+
+The type decides which span labels can answer: "When …" wants a DATE, "How many …" a number,
+"Which countries …" one or more places. Questions that ask for an explanation get sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class AnswerType(str, Enum):
+    DATE = "date"
+    NUMBER = "number"
+    PERSON = "person"
+    PLACE = "place"
+    ORGANIZATION = "organization"
+    ENTITY = "entity"
+    DESCRIPTION = "description"
+
+
+LABELS: dict[AnswerType, frozenset[str]] = {
+    AnswerType.DATE: frozenset({"DATE", "TIME"}),
+    AnswerType.NUMBER: frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY", "ORDINAL"}),
+    AnswerType.PERSON: frozenset({"PERSON", "NORP", "ORG"}),
+    AnswerType.PLACE: frozenset({"GPE", "LOC", "FAC", "NORP"}),
+    AnswerType.ORGANIZATION: frozenset({"ORG", "NORP", "GPE"}),
+    AnswerType.ENTITY: frozenset({"NP", "ORG", "GPE", "LOC", "PERSON", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
+                                  "LAW", "LANGUAGE", "FAC", "DATE", "CARDINAL"}),
+    AnswerType.DESCRIPTION: frozenset(),
+}
+
+_NOUN_TYPES: list[tuple[AnswerType, str]] = [
+    (AnswerType.DATE, r"years?|dates?|decades?|century|centuries|months?|days?|era|period|time"),
+    (AnswerType.NUMBER, r"numbers?|amount|percentage|proportion|population|size|total|count"),
+    (AnswerType.PLACE, r"countr(?:y|ies)|nations?|states?|cit(?:y|ies)|capitals?|regions?|places?|locations?|"
+                       r"continents?|provinces?|territor(?:y|ies)|areas?|towns?|headquarters"),
+    (AnswerType.PERSON, r"persons?|people|leaders?|presidents?|man|woman|author|founders?|scientists?|kings?|"
+                        r"queens?|ministers?|secretar(?:y|ies)|chairman|writer|composer|player"),
+    (AnswerType.ORGANIZATION, r"organi[sz]ations?|bod(?:y|ies)|agenc(?:y|ies)|institutions?|compan(?:y|ies)|"
+                              r"alliances?|councils?|groups?|universit(?:y|ies)|teams?|parties|party"),
+]
+
+_DESCRIPTIVE = re.compile(
+    r"^(why|how (do|does|did|is|are|can|could|should|would|has|have)|describe|explain|discuss|summari[sz]e|"
+    r"what (is|are|was|were) the (role|purpose|function|significance|importance|impact|effect|nature|aim|goal)s?\b|"
+    r"what (does|do|did) .* (involve|entail|include|mean|do)\b|"
+    r"what (criticisms?|challenges?|concerns?|problems?|issues?|aspects?|benefits?|advantages?|disadvantages?|"
+    r"initiatives?|mechanisms?|elements?|steps?|measures?|activities|functions?|principles?)\b|"
+    r"in what ways?|what ways?)",
+    re.IGNORECASE,
+)
+
+
+def answer_type(question: str) -> AnswerType:
+    q = " ".join(question.lower().split())
+    q = re.sub(r"^(and|so|but|also|then|ok|okay|please|tell me|can you tell me|do you know)[, ]+", "", q)
+    if re.match(r"^(when|what time|since when|until when)\b", q) or re.search(r"\b(what|which|in which|in what) (year|date|decade|century|month)\b", q):
+        return AnswerType.DATE
+    if re.match(r"^how (many|much|long|old|far|big|large|often)\b", q) or re.search(r"\bwhat (is|was) the (number|amount|percentage|population|size)\b", q):
+        return AnswerType.NUMBER
+    if re.match(r"^(who|whom|whose)\b", q):
+        return AnswerType.PERSON
+    if re.match(r"^(where|from where)\b", q) or re.search(r"\bin (which|what) (city|country|place|region|state)\b", q):
+        return AnswerType.PLACE
+    if _DESCRIPTIVE.match(q):
+        return AnswerType.DESCRIPTION
+    head = re.match(r"^(?:in |on |at |of |to |for |from |by )?(?:what|which|name the|name)\s+(?:\w+\s+){0,2}?(\w+)", q)
+    if head:
+        noun = head.group(1)
+        for kind, pattern in _NOUN_TYPES:
+            if re.fullmatch(pattern, noun):
+                return kind
+        return AnswerType.ENTITY
+    return AnswerType.DESCRIPTION
+
+
+def is_plural_ask(question: str) -> bool:
+    """Does the question ask for several items ("Which countries …", "What are the …s")?"""
+    q = question.lower()
+    return bool(re.search(r"\b(which|what|name the|list)\s+(\w+\s+)?\w+(ies|s)\b|\bwhat are\b|\bwho are\b|\blist\b", q))

@@ -1,0 +1,110 @@
+"""The Python API: open an index over a corpus, search it, ask it, refresh it."""
+
+from __future__ import annotations
+
+import os
+import threading
+import unicodedata
+from pathlib import Path
+
+from cstoqa.answer.answerer import abstention, answer_question
+from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
+from cstoqa.errors import CorpusError, IndexMissingError, InvalidQuestionError
+from cstoqa.index import builder, store
+from cstoqa.index.store import IndexData
+from cstoqa.retrieval import retrieve
+from cstoqa.settings import Settings
+from cstoqa.types import Answer, IndexReport, Passage
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Collapse control characters and whitespace; reject what cannot be a question, saying why."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError("the question must be text")
+    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidQuestionError("the question is empty; type a question about the documents")
+    if len(text) > max_chars:
+        raise InvalidQuestionError(
+            f"the question is {len(text)} characters long; the limit is {max_chars}: ask about one thing at a time"
+        )
+    if not any(ch.isalnum() for ch in text):
+        raise InvalidQuestionError("the question has no words in it; type a question about the documents")
+    return text
+
+
+class Assistant:
+    """Thread-safe for questions; a reindex swaps in the new index whole, so questions never see half of one."""
+
+    def __init__(
+        self, corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, data: IndexData
+    ) -> None:
+        self.corpus_dir = corpus_dir
+        self.index_dir = index_dir
+        self.settings = settings
+        self.embedder = embedder
+        self._data = data
+        self._reindex_lock = threading.Lock()
+        self.last_report: IndexReport | None = None
+
+    @classmethod
+    def open(
+        cls,
+        corpus_dir: str | os.PathLike[str] = "corpus",
+        index_dir: str | os.PathLike[str] = "index",
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        refresh: bool = True,
+    ) -> Assistant:
+        """Load the index, building it when missing or incompatible and refreshing it when the corpus changed.
+
+        A damaged index raises IndexCorruptError rather than being silently rebuilt, so the user learns of it.
+        """
+        settings = settings or Settings()
+        embedder = embedder or SentenceTransformerEmbedder(settings.model_name)
+        corpus, index = Path(corpus_dir), Path(index_dir)
+        report: IndexReport | None = None
+        try:
+            manifest = store.read_manifest(index)
+            usable = builder.compatible(manifest, settings) is None
+        except IndexMissingError:
+            usable = False
+        if not usable or (refresh and corpus.is_dir() and not builder.is_current(manifest, builder.scan(corpus, settings)[0])):
+            if not corpus.is_dir():
+                raise CorpusError(f"corpus folder {corpus} does not exist and there is no usable index in {index}")
+            report, data = builder.reindex(corpus, index, settings, embedder)
+        assistant = cls(corpus, index, settings, embedder, data if report and data else store.load(index))
+        assistant.last_report = report
+        return assistant
+
+    @property
+    def data(self) -> IndexData:
+        return self._data
+
+    def reindex(self, rebuild: bool = False) -> IndexReport:
+        with self._reindex_lock:
+            report, data = builder.reindex(self.corpus_dir, self.index_dir, self.settings, self.embedder, rebuild)
+            if data is not None:
+                self._data = data
+            self.last_report = report
+            return report
+
+    def search(self, question: str, top_k: int | None = None) -> list[Passage]:
+        text = clean_question(question, self.settings.max_question_chars)
+        top_k = top_k or self.settings.top_k
+        if top_k < 1:
+            raise InvalidQuestionError(f"top_k must be at least 1, got {top_k}")
+        data = self._data
+        return retrieve(data, text, self.embedder.encode([text])[0], self.settings, top_k)
+
+    def ask(self, question: str) -> Answer:
+        """Never raises for a bad question: the Answer abstains and says what was wrong."""
+        try:
+            text = clean_question(question, self.settings.max_question_chars)
+        except InvalidQuestionError as exc:
+            return abstention(question if isinstance(question, str) else "", str(exc), [])
+        data = self._data
+        vector = self.embedder.encode([text])[0]
+        passages = retrieve(data, text, vector, self.settings, self.settings.top_k)
+        return answer_question(text, vector, passages, data, self.settings)

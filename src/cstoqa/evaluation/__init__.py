@@ -1,0 +1,1 @@
+"""Evaluation: SQuAD-style answer metrics, retrieval hit@k, abstention and citation checks, baselines."""

@@ -1,0 +1,1 @@
+"""Stage 3: chunks → embeddings and BM25 in a persistent, atomically swapped index folder."""

@@ -1,0 +1,212 @@
+"""Build or refresh the index: embed only new or changed documents, reuse the rest, swap atomically."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from cstoqa import __version__
+from cstoqa.annotate import annotate
+from cstoqa.chunking import chunk_document, embedding_text
+from cstoqa.embedding import Embedder
+from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError
+from cstoqa.index import dense, lexical, store
+from cstoqa.index.store import FORMAT_VERSION, IndexData
+from cstoqa.ingest import SourceFile, iter_sources, load_document
+from cstoqa.settings import Settings
+from cstoqa.types import Chunk, Document, IndexReport, Sentence, SkippedFile
+
+
+def lock(index_dir: Path) -> FileLock:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(index_dir / ".lock"), timeout=0)
+
+
+def compatible(manifest: dict[str, Any], settings: Settings) -> str | None:
+    """Why an index built with other code or settings can't be reused, or None when it can."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return f"format version {manifest.get('format_version')} != {FORMAT_VERSION}"
+    if manifest.get("model") != settings.model_name:
+        return f"model {manifest.get('model')!r} != {settings.model_name!r}"
+    if manifest.get("fingerprint") != settings.build_fingerprint():
+        return "index settings changed"
+    return None
+
+
+def scan(corpus_dir: Path, settings: Settings) -> tuple[list[SourceFile], list[SkippedFile]]:
+    skipped: list[SkippedFile] = []
+    return list(iter_sources(corpus_dir, settings, skipped)), skipped
+
+
+def is_current(manifest: dict[str, Any], sources: list[SourceFile]) -> bool:
+    indexed = {doc_id: entry["hash"] for doc_id, entry in manifest.get("documents", {}).items()}
+    return indexed == {s.doc_id: s.content_hash for s in sources}
+
+
+def reindex(
+    corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, rebuild: bool = False
+) -> tuple[IndexReport, IndexData | None]:
+    """Bring the index in line with the corpus. Returns the new data, or None when nothing changed."""
+    started = time.perf_counter()
+    try:
+        with lock(index_dir):
+            report, data = _reindex_locked(corpus_dir, index_dir, settings, embedder, rebuild)
+    except Timeout as exc:
+        raise IndexBusyError(f"another reindex of {index_dir} is running; wait for it to finish") from exc
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.model_loaded = bool(getattr(embedder, "loaded", report.chunks_embedded > 0))
+    return report, data
+
+
+def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[IndexData | None, bool]:
+    """The reusable old index, and whether a full rebuild is forced."""
+    if rebuild:
+        return None, True
+    try:
+        manifest = store.read_manifest(index_dir)
+        if compatible(manifest, settings) is not None:
+            return None, True
+        return store.load(index_dir), False
+    except IndexMissingError:
+        return None, False
+    except IndexCorruptError:
+        return None, True
+
+
+def _reindex_locked(
+    corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, rebuild: bool
+) -> tuple[IndexReport, IndexData | None]:
+    sources, skipped = scan(corpus_dir, settings)
+    if not rebuild:
+        try:
+            manifest = store.read_manifest(index_dir)
+            if compatible(manifest, settings) is None and is_current(manifest, sources):
+                return _unchanged_report(manifest, skipped), None
+        except (IndexMissingError, IndexCorruptError):
+            pass
+    old, forced = _previous(index_dir, settings, rebuild)
+    old_docs = old.documents if old else {}
+    report = IndexReport(skipped=skipped, rebuilt=forced)
+
+    kept: dict[str, Document] = {}
+    fresh: list[tuple[Document, list[Chunk], list[Sentence]]] = []
+    for source in tqdm(sources, desc="reading", unit="file", disable=None, leave=False):
+        previous = old_docs.get(source.doc_id)
+        if previous is not None and previous.content_hash == source.content_hash:
+            kept[source.doc_id] = previous
+            report.unchanged.append(source.doc_id)
+            continue
+        try:
+            doc = load_document(source, settings)
+        except CorpusError as exc:
+            report.skipped.append(SkippedFile(path=source.doc_id, reason=str(exc)))
+            continue
+        chunks, sentences = chunk_document(doc, settings.chunk_words, settings.overlap_sentences)
+        if settings.annotate:
+            sentences = annotate(doc, sentences)
+        fresh.append((doc, chunks, sentences))
+        (report.changed if previous is not None else report.added).append(source.doc_id)
+    seen = {s.doc_id for s in sources}
+    report.removed = sorted(d for d in old_docs if d not in seen or (d not in kept and d not in report.changed))
+
+    data = _assemble(old, kept, fresh, embedder, settings, report)
+    store.save(data, index_dir)
+    return report, data
+
+
+def _unchanged_report(manifest: dict[str, Any], skipped: list[SkippedFile]) -> IndexReport:
+    counts = manifest.get("counts", {})
+    return IndexReport(
+        unchanged=sorted(manifest.get("documents", {})), skipped=skipped,
+        total_documents=counts.get("documents", 0), total_chunks=counts.get("chunks", 0),
+    )
+
+
+def _encode(embedder: Embedder, texts: list[str], label: str) -> np.ndarray:
+    batch = 256
+    parts = [embedder.encode(texts[i : i + batch]) for i in tqdm(range(0, len(texts), batch), desc=label,
+                                                                   unit="batch", disable=None, leave=False)]
+    return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def _assemble(
+    old: IndexData | None,
+    kept: dict[str, Document],
+    fresh: list[tuple[Document, list[Chunk], list[Sentence]]],
+    embedder: Embedder,
+    settings: Settings,
+    report: IndexReport,
+) -> IndexData:
+    """Concatenate reused and new rows; sentence ids are re-based to positions in the new tables."""
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    chunk_rows: list[np.ndarray] = []
+    sentence_rows: list[np.ndarray] = []
+    documents: dict[str, Document] = {}
+
+    if old is not None and kept:
+        keep_chunk = [i for i, c in enumerate(old.chunks) if c.doc_id in kept]
+        keep_sentence = [i for i, s in enumerate(old.sentences) if s.doc_id in kept]
+        remap = {old_i: new_i for new_i, old_i in enumerate(keep_sentence)}
+        chunks = [old.chunks[i].model_copy(update={"sentence_ids": [remap[s] for s in old.chunks[i].sentence_ids]})
+                  for i in keep_chunk]
+        sentences = [old.sentences[i] for i in keep_sentence]
+        chunk_rows.append(old.chunk_vectors[keep_chunk])
+        sentence_rows.append(old.sentence_vectors[keep_sentence])
+        documents.update(kept)
+
+    new_chunks: list[Chunk] = []
+    new_sentences: list[Sentence] = []
+    for doc, doc_chunks, doc_sentences in fresh:
+        base = len(sentences) + len(new_sentences)
+        new_chunks += [c.model_copy(update={"sentence_ids": [base + s for s in c.sentence_ids]}) for c in doc_chunks]
+        new_sentences += doc_sentences
+        documents[doc.doc_id] = doc
+    if new_chunks:
+        chunk_rows.append(_encode(embedder, [embedding_text(c) for c in new_chunks], "embedding chunks"))
+        sentence_rows.append(_encode(embedder, [s.text for s in new_sentences], "embedding sentences"))
+    chunks += new_chunks
+    sentences += new_sentences
+    report.chunks_embedded = len(new_chunks)
+    report.sentences_embedded = len(new_sentences)
+
+    if not documents:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5]) or "it is empty"
+        raise CorpusError(f"the corpus holds no readable document ({reasons})")
+    per_doc = Counter(c.doc_id for c in chunks)
+    chunk_vectors = _stack(chunk_rows)
+    sentence_vectors = _stack(sentence_rows)
+    bm25, idf = lexical.build([embedding_text(c) for c in chunks])
+    index = dense.build(chunk_vectors, settings.approximate_above)
+    report.total_documents = len(documents)
+    report.total_chunks = len(chunks)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "cstoqa_version": __version__,
+        "model": settings.model_name,
+        "fingerprint": settings.build_fingerprint(),
+        "settings": settings.model_dump(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dense_index": dense.kind(index),
+        "dimension": int(chunk_vectors.shape[1]) if chunk_vectors.ndim == 2 else 0,
+        "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+        "documents": {
+            d.doc_id: {"hash": d.content_hash, "title": d.title, "chunks": per_doc[d.doc_id]}
+            for d in documents.values()
+        },
+    }
+    return IndexData(
+        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors, dense_index=index, bm25=bm25, idf=idf,
+    )
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    rows = [r for r in rows if r.size]
+    return np.vstack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)

@@ -1,0 +1,194 @@
+"""The index on disk: a folder of named files per generation, swapped in atomically.
+
+``index/current`` is a symlink to the live generation folder. A reindex writes a complete new
+generation beside it and then replaces the symlink with ``os.replace``, which is atomic on POSIX:
+a reader sees the old index or the new one, never a half-written one, and a reindex killed at any
+point leaves ``current`` pointing at the old, intact generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cstoqa.errors import IndexCorruptError, IndexMissingError
+from cstoqa.index import dense, lexical
+from cstoqa.types import Chunk, Document, Sentence
+
+if TYPE_CHECKING:
+    import bm25s
+    import faiss
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+MANIFEST = "manifest.json"
+FILES = ("documents.jsonl", "chunks.jsonl", "sentences.jsonl", "chunk_vectors.npy", "sentence_vectors.npy",
+         "dense.faiss", "idf.json")
+
+
+@dataclass
+class IndexData:
+    """Everything a query needs, in memory; rows of the vector arrays align with ``chunks``/``sentences``."""
+
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    dense_index: faiss.Index
+    bm25: bm25s.BM25 | None
+    idf: dict[str, float]
+    path: Path | None = None
+    loaded_at: float = field(default_factory=time.time)
+
+
+def _write_jsonl(path: Path, rows: list[Any]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(row.model_dump_json())
+            fh.write("\n")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in [*folder.rglob("*"), folder]:
+        _fsync(path)
+
+
+def save(data: IndexData, index_dir: Path) -> Path:
+    """Write a new generation and make it current; return its folder."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    tmp = index_dir / f".{name}.tmp"
+    tmp.mkdir()
+    _write_jsonl(tmp / "documents.jsonl", list(data.documents.values()))
+    _write_jsonl(tmp / "chunks.jsonl", data.chunks)
+    _write_jsonl(tmp / "sentences.jsonl", data.sentences)
+    np.save(tmp / "chunk_vectors.npy", data.chunk_vectors)
+    np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
+    dense.save(data.dense_index, tmp / "dense.faiss")
+    (tmp / "idf.json").write_text(json.dumps(data.idf), encoding="utf-8")
+    if data.bm25 is not None:
+        lexical.save(data.bm25, tmp / "bm25")
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    data.manifest["files"] = {
+        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files
+    }
+    (tmp / MANIFEST).write_text(json.dumps(data.manifest, indent=2, sort_keys=True), encoding="utf-8")
+    _fsync_tree(tmp)
+    final = index_dir / name
+    tmp.rename(final)
+    link = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+    link.symlink_to(name)
+    os.replace(link, index_dir / CURRENT)
+    _fsync(index_dir)
+    data.path = final
+    prune(index_dir, keep={name, _previous_generation(index_dir, name)})
+    return final
+
+
+def _previous_generation(index_dir: Path, newest: str) -> str:
+    gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and p.name != newest)
+    return gens[-1] if gens else ""
+
+
+def prune(index_dir: Path, keep: set[str]) -> None:
+    """Remove leftovers of killed reindexes and generations older than the one before current.
+
+    The previous generation stays so that a reader that resolved ``current`` just before the swap
+    can still finish loading it.
+    """
+    for path in index_dir.iterdir():
+        leftover = path.name.startswith(".gen-") or path.name.startswith(f".{CURRENT}.")
+        stale = path.name.startswith("gen-") and path.name not in keep
+        if leftover or stale:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def current_path(index_dir: Path) -> Path:
+    link = index_dir / CURRENT
+    if not link.is_symlink() and not link.exists():
+        raise IndexMissingError(f"no index in {index_dir}; build one with `cstoqa index`")
+    target = link.resolve()
+    if not target.is_dir():
+        raise IndexCorruptError(index_dir, f"{CURRENT} points at a missing folder {target.name}")
+    return target
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    folder = current_path(index_dir)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(index_dir, f"{MANIFEST} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(index_dir, f"{MANIFEST} is unreadable: {exc}") from exc
+    if not isinstance(manifest, dict) or "files" not in manifest:
+        raise IndexCorruptError(index_dir, f"{MANIFEST} has no file list")
+    return manifest
+
+
+def _verify(folder: Path, manifest: dict[str, Any], index_dir: Path) -> None:
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexCorruptError(index_dir, f"{name} is missing")
+        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise IndexCorruptError(index_dir, f"{name} does not match its checksum")
+
+
+def load(index_dir: Path) -> IndexData:
+    """Load and verify the current generation; damage raises IndexCorruptError naming the fix."""
+    manifest = read_manifest(index_dir)
+    folder = current_path(index_dir)
+    _verify(folder, manifest, index_dir)
+    try:
+        documents = {d.doc_id: d for d in _read_jsonl(folder / "documents.jsonl", Document)}
+        chunks = _read_jsonl(folder / "chunks.jsonl", Chunk)
+        sentences = _read_jsonl(folder / "sentences.jsonl", Sentence)
+        chunk_vectors = np.load(folder / "chunk_vectors.npy", allow_pickle=False)
+        sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
+        dense_index = dense.load(folder / "dense.faiss")
+        idf = json.loads((folder / "idf.json").read_text(encoding="utf-8"))
+        bm25 = lexical.load(folder / "bm25") if (folder / "bm25").is_dir() else None
+    except Exception as exc:  # any parse failure of a checksummed file means damage we cannot repair
+        raise IndexCorruptError(index_dir, f"{type(exc).__name__}: {exc}") from exc
+    if len(chunk_vectors) != len(chunks) or len(sentence_vectors) != len(sentences) or dense_index.ntotal != len(chunks):
+        raise IndexCorruptError(index_dir, "row counts of chunks and vectors disagree")
+    return IndexData(
+        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors, dense_index=dense_index, bm25=bm25, idf=idf, path=folder,
+    )
+
+
+def _read_jsonl(path: Path, model: Any) -> list[Any]:
+    with path.open(encoding="utf-8") as fh:
+        return [model.model_validate_json(line) for line in fh if line.strip()]

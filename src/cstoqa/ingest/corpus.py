@@ -1,0 +1,69 @@
+"""Walk a corpus folder and turn each readable file into a Document; skip the rest with a reason."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cstoqa.errors import CorpusError
+from cstoqa.ingest.boilerplate import BoilerplateFilter
+from cstoqa.ingest.readers import SUFFIXES, read_file
+from cstoqa.ingest.structure import find_sections
+from cstoqa.settings import Settings
+from cstoqa.types import Document, SkippedFile
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    doc_id: str
+    path: Path
+    content_hash: str
+    data: bytes
+
+
+def iter_sources(corpus_dir: Path, settings: Settings, skipped: list[SkippedFile]) -> Iterator[SourceFile]:
+    """Yield readable files in a stable order; directory symlinks are not followed, so loops can't trap us."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt/.md/.html/.pdf files in it")
+    for root, dirs, files in os.walk(corpus_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            doc_id = path.relative_to(corpus_dir).as_posix()
+            if path.suffix.lower() not in SUFFIXES:
+                skipped.append(SkippedFile(path=doc_id, reason=f"unsupported file type {path.suffix or '(none)'}"))
+                continue
+            try:
+                size = path.stat().st_size
+                if size > settings.max_file_bytes:
+                    skipped.append(SkippedFile(path=doc_id, reason=f"too large ({size} bytes > {settings.max_file_bytes})"))
+                    continue
+                data = path.read_bytes()
+            except OSError as exc:
+                skipped.append(SkippedFile(path=doc_id, reason=f"unreadable ({exc.strerror or exc})"))
+                continue
+            yield SourceFile(doc_id=doc_id, path=path, content_hash=hashlib.sha256(data).hexdigest(), data=data)
+
+
+def load_document(source: SourceFile, settings: Settings) -> Document:
+    """Raise CorpusError with the reason when the file holds no usable text."""
+    if not source.data.strip():
+        raise CorpusError("empty file")
+    extracted = read_file(source.path, source.data)
+    sections, title = find_sections(
+        extracted.text,
+        default_title=source.path.stem,
+        boilerplate=BoilerplateFilter(settings.boilerplate),
+        headings=extracted.headings,
+        max_heading_words=settings.max_heading_words,
+    )
+    if not sections:
+        raise CorpusError("no text content")
+    return Document(
+        doc_id=source.doc_id, title=title, text=extracted.text, content_hash=source.content_hash, sections=sections
+    )

@@ -1,0 +1,67 @@
+"""Settings, validated when constructed so that a bad value fails with the fix in the message."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cstoqa.answer.calibration import coefficients
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Lines of web residue that are not content: cross-links, share buttons, cookie banners.
+DEFAULT_BOILERPLATE = [
+    r"^\s*see also\b",
+    r"^\s*(related|recommended|read more|further reading)\s*[:\-–—]",
+    r"^\s*(share|tweet|pin it|print|email)( this)?( (article|page|post))?\s*$",
+    r"^\s*(advertisement|sponsored( content)?)\s*$",
+    r"^\s*(this (site|website) uses cookies|we use cookies)\b",
+    r"^\s*(click here|subscribe( now)?|sign up)\b.{0,80}$",
+    r"^\s*(previous|next)( (article|post|page))?\s*[:\-–—]",
+    r"^\s*(copyright|©)\s",
+]
+
+
+class Settings(BaseModel):
+    """Index settings (hashed into the manifest: changing one rebuilds) and query settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_name: str = DEFAULT_MODEL
+    chunk_words: int = Field(default=120, gt=10, description="Target chunk size in words.")
+    overlap_sentences: int = Field(default=1, ge=0, description="Sentences repeated between chunks.")
+    max_heading_words: int = Field(default=14, gt=0)
+    boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
+    annotate: bool = Field(default=True, description="Run NER and noun chunks at index time.")
+    approximate_above: int = Field(default=200_000, gt=0, description="Chunks above which FAISS uses HNSW.")
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+    top_k: int = Field(default=5, gt=0)
+    candidates: int = Field(default=40, gt=0, description="Hits taken from each retriever before fusion.")
+    rrf_k: int = Field(default=60, gt=0)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    lexical_weight: float = Field(default=1.0, ge=0.0)
+    abstain_threshold: float = Field(
+        default_factory=lambda: float(coefficients()["threshold"]), ge=0.0, le=1.0,
+        description="Answers below this calibrated confidence abstain; the default comes with the calibration.",
+    )
+    max_question_chars: int = Field(default=2000, gt=0)
+
+    @field_validator("boilerplate")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"boilerplate pattern {pattern!r} is not a valid regex: {exc}") from exc
+        return patterns
+
+    def build_fingerprint(self) -> str:
+        """Hash of everything that changes what an index holds; a change forces a full rebuild."""
+        keys = ("model_name", "chunk_words", "overlap_sentences", "max_heading_words", "boilerplate", "annotate")
+        payload = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

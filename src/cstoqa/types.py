@@ -1,0 +1,144 @@
+"""The data passed between pipeline stages.
+
+Every model that points into a document carries ``start``/``end`` character offsets into that
+document's stored text, so ``doc.text[start:end]`` reproduces its text exactly: that invariant is
+what makes citations checkable.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Section(_Frozen):
+    """A run of body text under one heading; ``start``/``end`` cover the body, not the heading."""
+
+    title: str
+    start: int
+    end: int
+    paragraphs: list[tuple[int, int]] = Field(default=[], description="Content blocks, boilerplate left out.")
+
+
+class Document(_Frozen):
+    doc_id: str = Field(description="Path relative to the corpus folder, with '/' separators.")
+    title: str
+    text: str = Field(description="The stored text every offset points into.")
+    content_hash: str
+    sections: list[Section] = []
+
+
+class Span(_Frozen):
+    """A typed stretch of a sentence found at index time (named entity or noun chunk)."""
+
+    start: int
+    end: int
+    label: str = Field(description="spaCy entity label such as DATE or GPE, or NP for a noun chunk.")
+
+
+class Sentence(_Frozen):
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str
+    spans: list[Span] = []
+
+
+class Chunk(_Frozen):
+    chunk_id: str = Field(description="Content hash of the document id, offsets and text.")
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    text: str
+    sentence_ids: list[int] = Field(description="Positions in the index's sentence table.")
+
+
+class Passage(_Frozen):
+    """A retrieved chunk with the evidence of how each retriever ranked it (ranks are 1-based)."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def title(self) -> str:
+        return self.chunk.title
+
+    @property
+    def section(self) -> str:
+        return self.chunk.section
+
+    @property
+    def start(self) -> int:
+        return self.chunk.start
+
+    @property
+    def end(self) -> int:
+        return self.chunk.end
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+class Citation(_Frozen):
+    """Evidence for an answer: ``quote`` is always ``doc.text[start:end]``."""
+
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    quote: str
+    answer_start: int | None = Field(
+        default=None, description="Offsets of the short answer inside the document, when it is a span."
+    )
+    answer_end: int | None = None
+
+
+class Answer(_Frozen):
+    question: str
+    text: str | None = Field(description="The extracted answer, or None when abstaining.")
+    abstained: bool
+    confidence: float = Field(ge=0.0, le=1.0)
+    citations: list[Citation] = []
+    passages: list[Passage] = []
+    kind: str = Field(default="sentence", description="span, sentences or abstain.")
+    message: str = Field(default="", description="Why the assistant abstained, in words for the user.")
+
+
+class SkippedFile(_Frozen):
+    path: str
+    reason: str
+
+
+class IndexReport(BaseModel):
+    added: list[str] = []
+    changed: list[str] = []
+    removed: list[str] = []
+    unchanged: list[str] = []
+    skipped: list[SkippedFile] = []
+    chunks_embedded: int = 0
+    sentences_embedded: int = 0
+    total_documents: int = 0
+    total_chunks: int = 0
+    rebuilt: bool = False
+    model_loaded: bool = False
+    seconds: float = 0.0
+
+    @property
+    def wrote_index(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.rebuilt)
