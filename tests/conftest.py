@@ -1,0 +1,150 @@
+"""Shared fixtures: a deterministic fake embedder, a three-document corpus and an Assistant opener.
+
+The fake embedder is a hashed bag of stemmed words (the same analysis BM25 uses), so cosine similarity
+between a question and a passage grows with the content words they share: dense retrieval behaves
+sensibly in tests without loading torch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cstoqa.answer.analysis import words
+from cstoqa.assistant import Assistant
+from cstoqa.settings import Settings
+
+DIMENSIONS = 512
+
+
+class FakeEmbedder:
+    """Implements the ``cstoqa.embedding.Embedder`` protocol; counts calls and texts encoded."""
+
+    def __init__(self, name: str = "all-MiniLM-L6-v2", dimensions: int = DIMENSIONS) -> None:
+        self.name = name
+        self.dimensions = dimensions
+        self.calls = 0
+        self.texts_encoded = 0
+
+    @property
+    def loaded(self) -> bool:
+        """Like SentenceTransformerEmbedder: true once the "model" has been used."""
+        return self.calls > 0
+
+    def reset(self) -> None:
+        self.calls = 0
+        self.texts_encoded = 0
+
+    def vector(self, text: str) -> np.ndarray:
+        row = np.zeros(self.dimensions, dtype=np.float32)
+        for word in words(text):
+            row[zlib.crc32(word.stem.encode()) % self.dimensions] += 1.0
+        norm = float(np.linalg.norm(row))
+        if norm == 0.0:  # no content word: a fixed unit vector keeps every row unit length
+            row[0] = 1.0
+            return row
+        return row / norm
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.ascontiguousarray(np.vstack([self.vector(t) for t in texts]), dtype=np.float32)
+
+
+GUIDE_TXT = """\
+Treaty Basics
+
+The Collective Security Treaty was signed in Tashkent in 1992 by six states. It created a framework \
+for collective defence of its members.
+
+See also  The Comprehensive History of Non-Aggression Pacts
+
+Membership
+
+Armenia, Belarus, Kazakhstan, Kyrgyzstan, Russia and Tajikistan are full members. Observer states may \
+attend meetings without a vote.
+"""
+
+NOTES_MD = """\
+# Peacekeeping Forces
+
+The organisation keeps a peacekeeping force for missions in member states.
+
+## Deployment
+
+The collective rapid reaction force was deployed to Kazakhstan in January 2022 after unrest in Almaty.
+
+```bash
+# install the tools first
+echo ready
+```
+
+Setext Heading
+--------------
+
+Exercises are held every autumn with troops from every member state.
+"""
+
+PAGE_HTML = """\
+<!DOCTYPE html>
+<html>
+<head><title>Secretariat Page</title><script>var secret = "script text never indexed";</script></head>
+<body>
+<h2>Secretariat</h2>
+<p>The secretariat is located in Moscow &amp; coordinates the daily work of the organisation.</p>
+<script>alert("script body never indexed")</script>
+<style>p { color: red; }</style>
+<h2>Budget</h2>
+<p>Members contribute to the common budget every year in equal shares &mdash; set by the council.</p>
+</body>
+</html>
+"""
+
+SMALL_CORPUS = {"guide.txt": GUIDE_TXT, "notes.md": NOTES_MD, "page.html": PAGE_HTML}
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SMALL_CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    return tmp_path / "index"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Annotation (spaCy NER) is slow to load and not under test in most tests."""
+    return Settings(annotate=False)
+
+
+@pytest.fixture
+def open_assistant(
+    small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> Callable[..., Assistant]:
+    """``open_assistant(**overrides)`` opens an Assistant over the small corpus with the fake embedder."""
+
+    def _open(**overrides: object) -> Assistant:
+        kwargs: dict[str, object] = {
+            "corpus_dir": small_corpus, "index_dir": index_dir, "settings": settings, "embedder": fake_embedder,
+        }
+        kwargs.update(overrides)
+        return Assistant.open(**kwargs)  # type: ignore[arg-type]
+
+    return _open

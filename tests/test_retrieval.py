@@ -1,0 +1,147 @@
+"""Stage 4: reciprocal rank fusion (pure) and hybrid search over the small corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cstoqa.assistant import Assistant
+from cstoqa.errors import InvalidQuestionError
+from cstoqa.retrieval import reciprocal_rank_fusion, retrieve
+from cstoqa.settings import Settings
+
+# --- reciprocal rank fusion -------------------------------------------------------------------------
+
+
+def test_rrf_exact_scores_with_k_60() -> None:
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1]], [1.0, 1.0], k=60)
+    assert [item for item, _ in fused] == [1, 3, 2]
+    scores = dict(fused)
+    assert scores[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert scores[2] == pytest.approx(1 / 62)
+
+
+def test_rrf_default_k_is_60() -> None:
+    assert reciprocal_rank_fusion([[7]], [1.0]) == [(7, pytest.approx(1 / 61))]
+
+
+def test_rrf_weights_scale_each_list() -> None:
+    fused = reciprocal_rank_fusion([[1, 2], [2, 1]], [2.0, 0.5], k=60)
+    assert fused == [(1, pytest.approx(2 / 61 + 0.5 / 62)), (2, pytest.approx(2 / 62 + 0.5 / 61))]
+    # a zero weight turns a retriever off, but its ids still appear (with score 0) after the others
+    off = reciprocal_rank_fusion([[1, 2], [3]], [1.0, 0.0], k=60)
+    assert off == [(1, pytest.approx(1 / 61)), (2, pytest.approx(1 / 62)), (3, 0.0)]
+
+
+def test_rrf_ids_in_only_one_list_and_ties_keep_first_seen_order() -> None:
+    fused = reciprocal_rank_fusion([[10, 11], [20, 21]], [1.0, 1.0], k=60)
+    assert fused == [
+        (10, pytest.approx(1 / 61)), (20, pytest.approx(1 / 61)),
+        (11, pytest.approx(1 / 62)), (21, pytest.approx(1 / 62)),
+    ]
+
+
+def test_rrf_small_k_rewards_the_top_rank_more() -> None:
+    fused = reciprocal_rank_fusion([[1, 2]], [1.0], k=1)
+    assert fused == [(1, pytest.approx(1 / 2)), (2, pytest.approx(1 / 3))]
+
+
+def test_rrf_empty_inputs_give_empty_output() -> None:
+    assert reciprocal_rank_fusion([], []) == []
+    assert reciprocal_rank_fusion([[], []], [1.0, 1.0]) == []
+
+
+def test_rrf_needs_one_weight_per_ranking() -> None:
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([[1], [2]], [1.0])
+
+
+# --- hybrid search ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "section", "needle"),
+    [
+        ("Where is the secretariat located?", "page.html", "Secretariat", "located in Moscow"),
+        ("When was the Collective Security Treaty signed in Tashkent?", "guide.txt", "Treaty Basics", "1992"),
+        ("Which states are full members?", "guide.txt", "Membership", "Tajikistan"),
+        ("When was the rapid reaction force deployed?", "notes.md", "Deployment", "January 2022"),
+        ("How often are exercises held?", "notes.md", "Setext Heading", "every autumn"),
+    ],
+)
+def test_hybrid_search_ranks_the_right_passage_first(
+    open_assistant: Callable[..., Assistant], question: str, doc_id: str, section: str, needle: str
+) -> None:
+    assistant = open_assistant()
+    passages = assistant.search(question)
+    top = passages[0]
+    assert (top.doc_id, top.section) == (doc_id, section)
+    assert needle in top.text
+    doc = assistant.data.documents[doc_id]
+    assert doc.text[top.start : top.end] == top.text
+    assert top.title == doc.title
+    assert top.dense_rank == 1 and top.lexical_rank == 1
+    assert top.dense_score is not None and 0 < top.dense_score <= 1.0001
+    assert top.lexical_score is not None and top.lexical_score > 0
+    assert top.score == pytest.approx(1 / 61 + 1 / 61)
+
+
+def test_search_results_are_sorted_and_offsets_exact(open_assistant: Callable[..., Assistant]) -> None:
+    assistant = open_assistant()
+    passages = assistant.search("member states collective defence", top_k=10)
+    assert len(passages) == len(assistant.data.chunks)  # fewer chunks than top_k: all of them
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    assert len({p.chunk.chunk_id for p in passages}) == len(passages)
+    for p in passages:
+        assert assistant.data.documents[p.doc_id].text[p.start : p.end] == p.text
+        assert p.dense_rank is not None or p.lexical_rank is not None
+
+
+def test_top_k_limits_results(open_assistant: Callable[..., Assistant]) -> None:
+    assistant = open_assistant()
+    assert len(assistant.search("treaty", top_k=2)) == 2
+    assert len(assistant.search("treaty")) == min(assistant.settings.top_k, len(assistant.data.chunks))
+
+
+def test_stop_word_question_uses_dense_retrieval_only(open_assistant: Callable[..., Assistant]) -> None:
+    passages = open_assistant().search("what is it?")
+    assert passages
+    assert all(p.lexical_rank is None and p.dense_rank is not None for p in passages)
+
+
+def test_lexical_weight_zero_ignores_bm25_order(open_assistant: Callable[..., Assistant], fake_embedder) -> None:
+    assistant = open_assistant()
+    dense_only = Settings(annotate=False, lexical_weight=0.0)
+    question = "Where is the secretariat located?"
+    passages = retrieve(assistant.data, question, fake_embedder.encode([question])[0], dense_only, top_k=3)
+    dense_ranks = [p.dense_rank for p in passages]
+    assert dense_ranks == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "the question is empty"), ("   \t\n", "the question is empty"), ("?!?", "has no words in it"),
+     ("x" * 2001, "the limit is 2000")],
+)
+def test_bad_questions_raise_with_a_reason(
+    open_assistant: Callable[..., Assistant], question: str, message: str
+) -> None:
+    with pytest.raises(InvalidQuestionError, match=message):
+        open_assistant().search(question)
+
+
+def test_bad_top_k_is_rejected(open_assistant: Callable[..., Assistant]) -> None:
+    with pytest.raises(InvalidQuestionError, match="top_k must be at least 1, got -1"):
+        open_assistant().search("treaty", top_k=-1)
+
+
+@pytest.mark.xfail(
+    reason="BUG: Assistant.search does `top_k = top_k or settings.top_k`, so top_k=0 silently means the default "
+    "instead of failing like top_k=-1 does",
+    strict=True,
+)
+def test_top_k_zero_is_rejected(open_assistant: Callable[..., Assistant]) -> None:
+    with pytest.raises(InvalidQuestionError, match="top_k must be at least 1, got 0"):
+        open_assistant().search("treaty", top_k=0)
