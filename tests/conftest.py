@@ -142,7 +142,10 @@ def open_assistant(
 
     def _open(**overrides: object) -> Assistant:
         kwargs: dict[str, object] = {
-            "corpus_dir": small_corpus, "index_dir": index_dir, "settings": settings, "embedder": fake_embedder,
+            "corpus_dir": small_corpus,
+            "index_dir": index_dir,
+            "settings": settings,
+            "embedder": fake_embedder,
         }
         kwargs.update(overrides)
         return Assistant.open(**kwargs)  # type: ignore[arg-type]

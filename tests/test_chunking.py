@@ -48,11 +48,6 @@ def test_bullet_markers_are_trimmed_from_sentences() -> None:
     assert sentences_of("2) Parenthesised number item.") == ["Parenthesised number item."]
 
 
-@pytest.mark.xfail(
-    reason="BUG: chunking.split_sentences lets spaCy split '1. Numbered item.' into '1.' and 'Numbered item.'; "
-    "the bare list marker becomes a sentence of its own",
-    strict=True,
-)
 def test_numbered_list_marker_is_not_a_sentence() -> None:
     assert sentences_of("1. Open the treaty text first.") == ["Open the treaty text first."]
 

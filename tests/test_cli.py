@@ -121,23 +121,18 @@ def test_error_is_a_message_and_exit_code_1(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli.main calls _fail(), which raises typer.Exit outside the click context; it escapes main() "
-    "and Python prints two tracebacks after the error line (fix: echo the message and sys.exit(1) in main)",
-    strict=True,
-)
 def test_error_prints_no_traceback(tmp_path: Path) -> None:
-    result = run_main("search", "treaty", "--corpus", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"),
-                      cwd=tmp_path)
+    result = run_main(
+        "search", "treaty", "--corpus", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"), cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr == f"error: corpus folder {tmp_path / 'nope'} does not exist and there is no usable index " \
-                            f"in {tmp_path / 'ix'}\n"
+    assert (
+        result.stderr == f"error: corpus folder {tmp_path / 'nope'} does not exist and there is no usable index "
+        f"in {tmp_path / 'ix'}\n"
+    )
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli.main turns a CstoqaError into typer.Exit, not SystemExit (same cause as above)", strict=True
-)
 def test_main_exits_with_code_1_on_a_bad_question(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

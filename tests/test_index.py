@@ -139,17 +139,10 @@ def test_unchanged_reindex_embeds_nothing_and_writes_nothing(
 def test_query_settings_do_not_force_a_rebuild(
     built: IndexData, small_corpus: Path, index_dir: Path, fake_embedder: FakeEmbedder
 ) -> None:
-    report, data = builder.reindex(small_corpus, index_dir, Settings(annotate=False, top_k=2, rrf_k=10),
-                                   fake_embedder)
+    report, data = builder.reindex(small_corpus, index_dir, Settings(annotate=False, top_k=2, rrf_k=10), fake_embedder)
     assert data is None and not report.rebuilt and fake_embedder.calls == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: builder.is_current compares the manifest with every scanned source, including files that "
-    "load_document then skips (empty, binary, ...), so a corpus with one bad file is never 'current': every "
-    "reindex and every Assistant.open writes a new generation",
-    strict=True,
-)
 def test_unchanged_reindex_with_a_skipped_file_writes_nothing(
     small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
@@ -259,11 +252,15 @@ def reindex_three_times(
 
 
 def test_only_current_and_previous_generations_are_kept(
-    small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder,
+    small_corpus: Path,
+    index_dir: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    name_generations(monkeypatch, ["20260101T000001", "20260101T000002", "20260101T000003"],
-                     ["aaaaaaaa", "bbbbbbbb", "cccccccc"])
+    name_generations(
+        monkeypatch, ["20260101T000001", "20260101T000002", "20260101T000003"], ["aaaaaaaa", "bbbbbbbb", "cccccccc"]
+    )
     _, previous, newest = reindex_three_times(small_corpus, index_dir, settings, fake_embedder)
     assert newest == "gen-20260101T000003-cccccccc"
     assert generations(index_dir) == [previous, newest]
@@ -276,14 +273,11 @@ def test_generation_count_stays_at_two(
     assert len(generations(index_dir)) == 2 and newest in generations(index_dir)
 
 
-@pytest.mark.xfail(
-    reason="BUG: store._previous_generation picks the previous generation by sorting names, and names written in "
-    "the same second sort by their random uuid suffix, so save() may prune the generation that was current just "
-    "before the swap (which a reader may still be loading) and keep an older one",
-    strict=True,
-)
 def test_generation_replaced_in_the_same_second_is_kept(
-    small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder,
+    small_corpus: Path,
+    index_dir: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name_generations(monkeypatch, ["20260101T000000"] * 3, ["ffffffff", "88888888", "00000000"])
@@ -307,7 +301,11 @@ def test_flipped_bytes_in_chunks_are_detected(built: IndexData, index_dir: Path)
 
 
 def test_damaged_index_is_reported_by_open_and_repaired_by_rebuild(
-    built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder,
+    built: IndexData,
+    small_corpus: Path,
+    index_dir: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
     open_assistant: Callable[..., Assistant],
 ) -> None:
     (index_dir / "current" / "chunk_vectors.npy").unlink()
@@ -344,8 +342,12 @@ def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("key", "value"), [("format_version", FORMAT_VERSION + 1), ("model", "another-model")])
 def test_incompatible_index_is_rebuilt_by_open(
-    built: IndexData, index_dir: Path, fake_embedder: FakeEmbedder, open_assistant: Callable[..., Assistant],
-    key: str, value: object,
+    built: IndexData,
+    index_dir: Path,
+    fake_embedder: FakeEmbedder,
+    open_assistant: Callable[..., Assistant],
+    key: str,
+    value: object,
 ) -> None:
     manifest_path = index_dir / "current" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -439,8 +441,9 @@ KILLED_REINDEX = textwrap.dedent(
 
 
 def run_and_kill(stage: str, corpus: Path, index_dir: Path, marker: Path) -> None:
-    script = KILLED_REINDEX.format(tests=str(TESTS_DIR), stage=stage, marker=str(marker), corpus=str(corpus),
-                                   index=str(index_dir))
+    script = KILLED_REINDEX.format(
+        tests=str(TESTS_DIR), stage=stage, marker=str(marker), corpus=str(corpus), index=str(index_dir)
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -462,8 +465,13 @@ def run_and_kill(stage: str, corpus: Path, index_dir: Path, marker: Path) -> Non
 
 @pytest.mark.parametrize("stage", ["encode", "save"])
 def test_killed_reindex_leaves_the_old_index_usable(
-    built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder,
-    tmp_path: Path, stage: str,
+    built: IndexData,
+    small_corpus: Path,
+    index_dir: Path,
+    settings: Settings,
+    fake_embedder: FakeEmbedder,
+    tmp_path: Path,
+    stage: str,
 ) -> None:
     guide = small_corpus / "guide.txt"
     guide.write_text(guide.read_text() + "\nFunding\n\nEach member pays dues every year.\n")
@@ -482,11 +490,6 @@ def test_killed_reindex_leaves_the_old_index_usable(
     assert_consistent(store.load(index_dir), fake_embedder)
 
 
-@pytest.mark.xfail(
-    reason="BUG: leftovers of a killed reindex are pruned only by store.save, so a reindex that finds nothing "
-    "to do (e.g. after a killed `cstoqa index --rebuild`) leaves the half-written generation on disk",
-    strict=True,
-)
 def test_leftover_is_cleaned_by_an_unchanged_reindex(
     built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:

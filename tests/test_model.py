@@ -65,8 +65,13 @@ def test_real_embedder_loads_lazily_and_returns_unit_rows(overview) -> None:
     embedder = SentenceTransformerEmbedder()
     assert not embedder.loaded
     assert embedder.encode([]).size == 0 and not embedder.loaded
-    vectors = embedder.encode(["When was the CSTO established?", "Established in 2002, the organization serves.",
-                               "Exercises are held every autumn."])
+    vectors = embedder.encode(
+        [
+            "When was the CSTO established?",
+            "Established in 2002, the organization serves.",
+            "Exercises are held every autumn.",
+        ]
+    )
     assert embedder.loaded
     assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -22,8 +22,32 @@ from cstoqa.settings import Settings
 SETTINGS = Settings(annotate=False, chunk_words=12, overlap_sentences=1)
 BOILERPLATE = BoilerplateFilter(SETTINGS.boilerplate)
 
-WORDS = ["treaty", "Treaty", "CSTO", "member", "states", "e.g.", "U.S.", "Dr.", "café", "Zürich", "Москва", "東京",
-         "naïve", "2002", "1.5", "x", "a", "Observer", "(note)", "“quoted”", "it's", "see", "also", "share"]
+WORDS = [
+    "treaty",
+    "Treaty",
+    "CSTO",
+    "member",
+    "states",
+    "e.g.",
+    "U.S.",
+    "Dr.",
+    "café",
+    "Zürich",
+    "Москва",
+    "東京",
+    "naïve",
+    "2002",
+    "1.5",
+    "x",
+    "a",
+    "Observer",
+    "(note)",
+    "“quoted”",
+    "it's",
+    "see",
+    "also",
+    "share",
+]
 PUNCT = ["", "", "", ",", ";", ":", ".", "!", "?", "…", " —", "."]
 SPACES = [" ", " ", " ", "  ", "\t", "\u00a0"]
 
@@ -37,16 +61,26 @@ def body_line(draw: st.DrawFn) -> str:
     return "".join(w + p + s for w, p, s in parts).rstrip(" \t\u00a0") + draw(st.sampled_from([".", ".", "?", "", ":"]))
 
 
-heading_text = st.lists(st.sampled_from(["Treaty", "History", "Membership", "Café", "Rules", "Москва", "2002"]),
-                        min_size=1, max_size=4).map(" ".join)
+heading_text = st.lists(
+    st.sampled_from(["Treaty", "History", "Membership", "Café", "Rules", "Москва", "2002"]), min_size=1, max_size=4
+).map(" ".join)
 
 block = st.one_of(
     heading_text.map(lambda h: ("heading", h)),
     st.lists(body_line(), min_size=1, max_size=4).map(lambda ls: ("para", "\n".join(ls))),
     body_line().map(lambda line: ("para", f"- {line}")),
     body_line().map(lambda line: ("para", f"1. {line}")),
-    st.sampled_from(["See also  Something Else", "See also: the other page", "  see also more", "Share this article",
-                     "Advertisement", "Related: other stories", "Copyright 2024 Someone"]).map(lambda b: ("boiler", b)),
+    st.sampled_from(
+        [
+            "See also  Something Else",
+            "See also: the other page",
+            "  see also more",
+            "Share this article",
+            "Advertisement",
+            "Related: other stories",
+            "Copyright 2024 Someone",
+        ]
+    ).map(lambda b: ("boiler", b)),
     st.sampled_from(["----", "***", "", "   ", "\t"]).map(lambda r: ("rule", r)),
 )
 
@@ -84,8 +118,9 @@ def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 @given(document())
 def test_offsets_quote_the_source_and_skip_boilerplate(generated: tuple[str, bytes]) -> None:
     suffix, data = generated
-    source = SourceFile(doc_id=f"doc{suffix}", path=Path(f"doc{suffix}"),
-                        content_hash=hashlib.sha256(data).hexdigest(), data=data)
+    source = SourceFile(
+        doc_id=f"doc{suffix}", path=Path(f"doc{suffix}"), content_hash=hashlib.sha256(data).hexdigest(), data=data
+    )
     try:
         doc = load_document(source, SETTINGS)
     except CorpusError:

@@ -38,8 +38,10 @@ def test_rrf_weights_scale_each_list() -> None:
 def test_rrf_ids_in_only_one_list_and_ties_keep_first_seen_order() -> None:
     fused = reciprocal_rank_fusion([[10, 11], [20, 21]], [1.0, 1.0], k=60)
     assert fused == [
-        (10, pytest.approx(1 / 61)), (20, pytest.approx(1 / 61)),
-        (11, pytest.approx(1 / 62)), (21, pytest.approx(1 / 62)),
+        (10, pytest.approx(1 / 61)),
+        (20, pytest.approx(1 / 61)),
+        (11, pytest.approx(1 / 62)),
+        (21, pytest.approx(1 / 62)),
     ]
 
 
@@ -122,8 +124,12 @@ def test_lexical_weight_zero_ignores_bm25_order(open_assistant: Callable[..., As
 
 @pytest.mark.parametrize(
     ("question", "message"),
-    [("", "the question is empty"), ("   \t\n", "the question is empty"), ("?!?", "has no words in it"),
-     ("x" * 2001, "the limit is 2000")],
+    [
+        ("", "the question is empty"),
+        ("   \t\n", "the question is empty"),
+        ("?!?", "has no words in it"),
+        ("x" * 2001, "the limit is 2000"),
+    ],
 )
 def test_bad_questions_raise_with_a_reason(
     open_assistant: Callable[..., Assistant], question: str, message: str
@@ -137,11 +143,6 @@ def test_bad_top_k_is_rejected(open_assistant: Callable[..., Assistant]) -> None
         open_assistant().search("treaty", top_k=-1)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Assistant.search does `top_k = top_k or settings.top_k`, so top_k=0 silently means the default "
-    "instead of failing like top_k=-1 does",
-    strict=True,
-)
 def test_top_k_zero_is_rejected(open_assistant: Callable[..., Assistant]) -> None:
     with pytest.raises(InvalidQuestionError, match="top_k must be at least 1, got 0"):
         open_assistant().search("treaty", top_k=0)

@@ -70,7 +70,9 @@ class Assistant:
             usable = builder.compatible(manifest, settings) is None
         except IndexMissingError:
             usable = False
-        if not usable or (refresh and corpus.is_dir() and not builder.is_current(manifest, builder.scan(corpus, settings)[0])):
+        if not usable or (
+            refresh and corpus.is_dir() and not builder.is_current(manifest, builder.scan(corpus, settings)[0])
+        ):
             if not corpus.is_dir():
                 raise CorpusError(f"corpus folder {corpus} does not exist and there is no usable index in {index}")
             report, data = builder.reindex(corpus, index, settings, embedder)
@@ -92,7 +94,7 @@ class Assistant:
 
     def search(self, question: str, top_k: int | None = None) -> list[Passage]:
         text = clean_question(question, self.settings.max_question_chars)
-        top_k = top_k or self.settings.top_k
+        top_k = self.settings.top_k if top_k is None else top_k
         if top_k < 1:
             raise InvalidQuestionError(f"top_k must be at least 1, got {top_k}")
         data = self._data
@@ -106,5 +108,5 @@ class Assistant:
             return abstention(question if isinstance(question, str) else "", str(exc), [])
         data = self._data
         vector = self.embedder.encode([text])[0]
-        passages = retrieve(data, text, vector, self.settings, self.settings.top_k)
+        passages = retrieve(data, text, vector, self.settings, max(self.settings.top_k, self.settings.reader_passages))
         return answer_question(text, vector, passages, data, self.settings)

@@ -7,16 +7,14 @@ abbreviations ("e.g.", "U.S.") and so does not split inside them as a bare regex
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from cstoqa.ingest.structure import LIST_ITEM
 from cstoqa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
     from spacy.language import Language
-
-_BULLET = re.compile(r"^([•●▪◦\-*+–]|\(?\d{1,3}[.)])\s+")
 
 
 @lru_cache(maxsize=1)
@@ -30,14 +28,15 @@ def _sentencizer() -> Language:
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence offsets inside ``text[start:end]``, trimmed of whitespace and list markers."""
+    """Sentence offsets inside ``text[start:end]``, trimmed of whitespace; a leading list marker is left out."""
+    marker = LIST_ITEM.match(text, start, end)
+    if marker and marker.end() < end:
+        start = marker.end()
     spans = []
     for sent in _sentencizer()(text[start:end]).sents:
         s, e = start + sent.start_char, start + sent.end_char
         piece = text[s:e]
-        lead = len(piece) - len(piece.lstrip())
-        bullet = _BULLET.match(piece[lead:])
-        s += lead + (bullet.end() if bullet and bullet.end() < len(piece) - lead else 0)
+        s += len(piece) - len(piece.lstrip())
         e = s + len(text[s:e].rstrip())
         if e > s:
             spans.append((s, e))

@@ -19,9 +19,7 @@ class IndexMissingError(CstoqaError):
 
 class IndexCorruptError(CstoqaError):
     def __init__(self, index_dir: object, detail: str) -> None:
-        super().__init__(
-            f"the index in {index_dir} is damaged ({detail}); rebuild it with `cstoqa index --rebuild`"
-        )
+        super().__init__(f"the index in {index_dir} is damaged ({detail}); rebuild it with `cstoqa index --rebuild`")
 
 
 class IndexBusyError(CstoqaError):

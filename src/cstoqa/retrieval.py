@@ -43,7 +43,13 @@ def retrieve(data: IndexData, question: str, query_vector: np.ndarray, settings:
         d_rank, d_score = dense_at.get(row, (None, None))
         l_rank, l_score = lexical_at.get(row, (None, None))
         passages.append(
-            Passage(chunk=data.chunks[row], score=score, dense_rank=d_rank, dense_score=d_score,
-                    lexical_rank=l_rank, lexical_score=l_score)
+            Passage(
+                chunk=data.chunks[row],
+                score=score,
+                dense_rank=d_rank,
+                dense_score=d_score,
+                lexical_rank=l_rank,
+                lexical_score=l_score,
+            )
         )
     return passages

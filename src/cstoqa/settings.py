@@ -39,13 +39,16 @@ class Settings(BaseModel):
     approximate_above: int = Field(default=200_000, gt=0, description="Chunks above which FAISS uses HNSW.")
     max_file_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
 
-    top_k: int = Field(default=5, gt=0)
+    top_k: int = Field(default=5, gt=0, description="Passages shown with an answer.")
+    reader_passages: int = Field(default=8, gt=0, description="Passages whose sentences the answerer reads.")
     candidates: int = Field(default=40, gt=0, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, gt=0)
     dense_weight: float = Field(default=1.0, ge=0.0)
     lexical_weight: float = Field(default=1.0, ge=0.0)
     abstain_threshold: float = Field(
-        default_factory=lambda: float(coefficients()["threshold"]), ge=0.0, le=1.0,
+        default_factory=lambda: float(coefficients()["threshold"]),
+        ge=0.0,
+        le=1.0,
         description="Answers below this calibrated confidence abstain; the default comes with the calibration.",
     )
     max_question_chars: int = Field(default=2000, gt=0)

@@ -138,6 +138,7 @@ class IndexReport(BaseModel):
     rebuilt: bool = False
     model_loaded: bool = False
     seconds: float = 0.0
+    skipped_hashes: dict[str, str] = Field(default={}, exclude=True)
 
     @property
     def wrote_index(self) -> bool:

@@ -24,17 +24,29 @@ SPECIFIC_TYPES = {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerT
 
 
 def abstention(question: str, message: str, passages: list[Passage], confidence: float = 0.0) -> Answer:
-    return Answer(question=question, text=None, abstained=True, confidence=confidence, passages=passages,
-                  kind="abstain", message=message)
+    return Answer(
+        question=question,
+        text=None,
+        abstained=True,
+        confidence=confidence,
+        passages=passages,
+        kind="abstain",
+        message=message,
+    )
 
 
 def _citation(data: IndexData, scored: ScoredSentence, span: SpanChoice | None = None) -> Citation:
     sentence = scored.sentence
     doc = data.documents[sentence.doc_id]
     return Citation(
-        doc_id=doc.doc_id, title=doc.title, section=sentence.section, start=sentence.start, end=sentence.end,
+        doc_id=doc.doc_id,
+        title=doc.title,
+        section=sentence.section,
+        start=sentence.start,
+        end=sentence.end,
         quote=doc.text[sentence.start : sentence.end],
-        answer_start=span.start if span else None, answer_end=span.end if span else None,
+        answer_start=span.start if span else None,
+        answer_end=span.end if span else None,
     )
 
 
@@ -99,8 +111,11 @@ def answer_question(
 ) -> Answer:
     decision = decide(question, query_vector, passages, data)
     if decision is None:
-        return abstention(question, f"{NOT_IN_SOURCES} No passage in the documents matches the question.", passages)
-    return withhold(_answer(question, decision, passages, data), settings.abstain_threshold)
+        return abstention(
+            question, f"{NOT_IN_SOURCES} No passage in the documents matches the question.", passages[: settings.top_k]
+        )
+    answer = _answer(question, decision, data).model_copy(update={"passages": passages[: settings.top_k]})
+    return withhold(answer, settings.abstain_threshold)
 
 
 def withhold(answer: Answer, threshold: float) -> Answer:
@@ -108,20 +123,33 @@ def withhold(answer: Answer, threshold: float) -> Answer:
     if answer.abstained or answer.confidence >= threshold:
         return answer
     return abstention(
-        answer.question, f"{NOT_IN_SOURCES} The closest passages are listed, but none of them answers the question.",
-        answer.passages, confidence=answer.confidence,
+        answer.question,
+        f"{NOT_IN_SOURCES} The closest passages are listed, but none of them answers the question.",
+        answer.passages,
+        confidence=answer.confidence,
     )
 
 
-def _answer(question: str, decision: Decision, passages: list[Passage], data: IndexData) -> Answer:
+def _answer(question: str, decision: Decision, data: IndexData) -> Answer:
     span = decision.span
     if span is not None:
         doc = data.documents[span.sentence.sentence.doc_id]
-        return Answer(question=question, text=doc.text[span.start : span.end], abstained=False,
-                      confidence=decision.confidence, citations=[_citation(data, span.sentence, span)],
-                      passages=passages, kind="span")
+        return Answer(
+            question=question,
+            text=doc.text[span.start : span.end],
+            abstained=False,
+            confidence=decision.confidence,
+            citations=[_citation(data, span.sentence, span)],
+            kind="span",
+        )
     limit = MAX_SENTENCES if decision.kind is AnswerType.DESCRIPTION or decision.plural else 1
     citations = [_citation(data, s) for s in _supporting(decision.ranked, limit)]
     text = " ".join(c.quote for c in sorted(citations, key=lambda c: (c.doc_id, c.start)))
-    return Answer(question=question, text=text, abstained=False, confidence=decision.confidence,
-                  citations=citations, passages=passages, kind="sentences")
+    return Answer(
+        question=question,
+        text=text,
+        abstained=False,
+        confidence=decision.confidence,
+        citations=citations,
+        kind="sentences",
+    )

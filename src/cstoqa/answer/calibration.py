@@ -44,5 +44,7 @@ def coefficients() -> dict[str, Any]:
 def confidence(features: Features, model: dict[str, Any] | None = None) -> float:
     model = model or coefficients()
     weights = model["weights"]
-    z = model["bias"] + sum(weights[name] * value for name, value in zip(Features.names(), features.vector(), strict=True))
+    z = model["bias"] + sum(
+        weights[name] * value for name, value in zip(Features.names(), features.vector(), strict=True)
+    )
     return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))

@@ -26,20 +26,45 @@ LABELS: dict[AnswerType, frozenset[str]] = {
     AnswerType.PERSON: frozenset({"PERSON", "NORP", "ORG"}),
     AnswerType.PLACE: frozenset({"GPE", "LOC", "FAC", "NORP"}),
     AnswerType.ORGANIZATION: frozenset({"ORG", "NORP", "GPE"}),
-    AnswerType.ENTITY: frozenset({"NP", "ORG", "GPE", "LOC", "PERSON", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
-                                  "LAW", "LANGUAGE", "FAC", "DATE", "CARDINAL"}),
+    AnswerType.ENTITY: frozenset(
+        {
+            "NP",
+            "ORG",
+            "GPE",
+            "LOC",
+            "PERSON",
+            "NORP",
+            "PRODUCT",
+            "EVENT",
+            "WORK_OF_ART",
+            "LAW",
+            "LANGUAGE",
+            "FAC",
+            "DATE",
+            "CARDINAL",
+        }
+    ),
     AnswerType.DESCRIPTION: frozenset(),
 }
 
 _NOUN_TYPES: list[tuple[AnswerType, str]] = [
     (AnswerType.DATE, r"years?|dates?|decades?|century|centuries|months?|days?|era|period|time"),
     (AnswerType.NUMBER, r"numbers?|amount|percentage|proportion|population|size|total|count"),
-    (AnswerType.PLACE, r"countr(?:y|ies)|nations?|states?|cit(?:y|ies)|capitals?|regions?|places?|locations?|"
-                       r"continents?|provinces?|territor(?:y|ies)|areas?|towns?|headquarters"),
-    (AnswerType.PERSON, r"persons?|people|leaders?|presidents?|man|woman|author|founders?|scientists?|kings?|"
-                        r"queens?|ministers?|secretar(?:y|ies)|chairman|writer|composer|player"),
-    (AnswerType.ORGANIZATION, r"organi[sz]ations?|bod(?:y|ies)|agenc(?:y|ies)|institutions?|compan(?:y|ies)|"
-                              r"alliances?|councils?|groups?|universit(?:y|ies)|teams?|parties|party"),
+    (
+        AnswerType.PLACE,
+        r"countr(?:y|ies)|nations?|states?|cit(?:y|ies)|capitals?|regions?|places?|locations?|"
+        r"continents?|provinces?|territor(?:y|ies)|areas?|towns?|headquarters",
+    ),
+    (
+        AnswerType.PERSON,
+        r"persons?|people|leaders?|presidents?|man|woman|author|founders?|scientists?|kings?|"
+        r"queens?|ministers?|secretar(?:y|ies)|chairman|writer|composer|player",
+    ),
+    (
+        AnswerType.ORGANIZATION,
+        r"organi[sz]ations?|bod(?:y|ies)|agenc(?:y|ies)|institutions?|compan(?:y|ies)|"
+        r"alliances?|councils?|groups?|universit(?:y|ies)|teams?|parties|party",
+    ),
 ]
 
 _DESCRIPTIVE = re.compile(
@@ -56,9 +81,13 @@ _DESCRIPTIVE = re.compile(
 def answer_type(question: str) -> AnswerType:
     q = " ".join(question.lower().split())
     q = re.sub(r"^(and|so|but|also|then|ok|okay|please|tell me|can you tell me|do you know)[, ]+", "", q)
-    if re.match(r"^(when|what time|since when|until when)\b", q) or re.search(r"\b(what|which|in which|in what) (year|date|decade|century|month)\b", q):
+    if re.match(r"^(when|what time|since when|until when)\b", q) or re.search(
+        r"\b(what|which|in which|in what) (year|date|decade|century|month)\b", q
+    ):
         return AnswerType.DATE
-    if re.match(r"^how (many|much|long|old|far|big|large|often)\b", q) or re.search(r"\bwhat (is|was) the (number|amount|percentage|population|size)\b", q):
+    if re.match(r"^how (many|much|long|old|far|big|large|often)\b", q) or re.search(
+        r"\bwhat (is|was) the (number|amount|percentage|population|size)\b", q
+    ):
         return AnswerType.NUMBER
     if re.match(r"^(who|whom|whose)\b", q):
         return AnswerType.PERSON

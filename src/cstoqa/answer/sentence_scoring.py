@@ -12,13 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cstoqa.answer.analysis import Word, words
+from cstoqa.answer.calibration import coefficients
 from cstoqa.index.store import IndexData
 from cstoqa.types import Passage, Sentence
 
-# Weights of the linear sentence score; fitted with the calibration (see answer/calibration.py).
-COSINE_WEIGHT = 1.0
-OVERLAP_WEIGHT = 0.6
-RANK_WEIGHT = 0.15
 UNKNOWN_IDF = 8.0
 
 
@@ -56,13 +53,14 @@ def score_sentences(
     ids = list(best_rank)
     cosines = data.sentence_vectors[ids] @ query_vector.astype(np.float32)
     q_stems = {w.stem for w in question_words}
+    weights = coefficients()["sentence_weights"]
     scored = []
     for sid, cosine in zip(ids, cosines.tolist(), strict=True):
         sentence = data.sentences[sid]
         sentence_words = words(sentence.text, sentence.start)
         lexical = overlap(q_stems, {w.stem for w in sentence_words}, data)
         rank = best_rank[sid]
-        score = COSINE_WEIGHT * cosine + OVERLAP_WEIGHT * lexical + RANK_WEIGHT / rank
+        score = weights["cosine"] * cosine + weights["overlap"] * lexical + weights["inverse_rank"] / rank
         scored.append(ScoredSentence(sid, sentence, sentence_words, cosine, lexical, rank, score))
     scored.sort(key=lambda s: (-s.score, s.sentence_id))
     return scored

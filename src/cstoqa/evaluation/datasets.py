@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cstoqa.errors import CstoqaError
 
@@ -17,6 +17,7 @@ class EvalItem(BaseModel):
     question: str
     answers: list[str]
     kind: Literal["factoid", "descriptive", "list", "unanswerable"] = "factoid"
+    group: str | None = Field(default=None, description="The SQuAD article a question came from.")
 
     @property
     def answerable(self) -> bool:
@@ -56,6 +57,13 @@ def load_squad(path: Path, corpus_dir: Path, articles: set[int] | None = None) -
             (folder / f"{p:03d}.md").write_text(f"# {title}\n\n{paragraph['context']}\n", encoding="utf-8")
             for qa in paragraph["qas"]:
                 golds = [] if qa.get("is_impossible") else sorted({x["text"] for x in qa["answers"]})
-                items.append(EvalItem(id=qa["id"], question=qa["question"], answers=golds,
-                                      kind="unanswerable" if not golds else "factoid"))
+                items.append(
+                    EvalItem(
+                        id=qa["id"],
+                        question=qa["question"],
+                        answers=golds,
+                        kind="unanswerable" if not golds else "factoid",
+                        group=title,
+                    )
+                )
     return items

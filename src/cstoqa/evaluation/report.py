@@ -34,41 +34,74 @@ def _plot(preds: list[Prediction], threshold: float, path: Path) -> None:
 
 def _table(metrics: dict[str, Any]) -> str:
     rows = [("cstoqa", metrics), *metrics["baselines"].items()]
-    lines = ["| system | overall EM | overall F1 | answerable F1 | answer recall | unanswerable abstained |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| system | overall EM | overall F1 | answerable F1 | answer recall | unanswerable abstained |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, m in rows:
-        lines.append(f"| {name} | {m['overall']['exact_match']:.3f} | {m['overall']['f1']:.3f} | "
-                     f"{m['answerable']['f1']:.3f} | {m['answerable']['answer_recall']:.3f} | "
-                     f"{m['unanswerable']['abstained']:.3f} |")
+        lines.append(
+            f"| {name} | {m['overall']['exact_match']:.3f} | {m['overall']['f1']:.3f} | "
+            f"{m['answerable']['f1']:.3f} | {m['answerable']['answer_recall']:.3f} | "
+            f"{m['unanswerable']['abstained']:.3f} |"
+        )
     return "\n".join(lines)
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """The headline figures, as Markdown that also reads well in a terminal."""
+    m, counts = metrics, metrics["counts"]
+    return "\n".join(
+        [
+            f"{counts['questions']} questions ({counts['answerable']} answerable, {counts['unanswerable']} "
+            f"unanswerable); abstention threshold {m['threshold']:.2f}.",
+            "",
+            _table(m),
+            "",
+            "By kind: "
+            + ", ".join(f"{k} F1 {v['f1']:.3f} recall {v['answer_recall']:.3f}" for k, v in m["by_kind"].items())
+            + ".",
+            f"Retrieval: hit@1 {m['retrieval']['hit@1']:.3f}, hit@3 {m['retrieval']['hit@3']:.3f}, "
+            f"hit@5 {m['retrieval']['hit@5']:.3f}, MRR {m['retrieval']['mrr']:.3f}.",
+            f"Citation accuracy {m['citation_accuracy']:.3f}; offsets valid {m['offsets_valid']:.3f}.",
+            f"Abstention precision {m['abstention']['precision']:.3f}, recall {m['abstention']['recall']:.3f}, "
+            f"false abstentions {m['abstention']['false_abstention_rate']:.3f}.",
+            f"Latency p50 {m['latency_ms']['p50']:.1f} ms, p95 {m['latency_ms']['p95']:.1f} ms.",
+        ]
+    )
 
 
 def write(out_dir: Path, preds: list[Prediction], metrics: dict[str, Any], title: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         for p in preds:
-            record = {"id": p.id, "question": p.question, "answer": p.answer, "abstained": p.abstained,
-                      "confidence": round(p.confidence, 4), "citations": [c.model_dump() for c in p.citations]}
+            record = {
+                "id": p.id,
+                "question": p.question,
+                "answer": p.answer,
+                "abstained": p.abstained,
+                "confidence": round(p.confidence, 4),
+                "citations": [c.model_dump() for c in p.citations],
+            }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     _plot(preds, metrics["threshold"], out_dir / "risk_coverage.png")
     misses = sorted(preds, key=lambda p: (f1_score(p.answer, p.gold), -p.confidence))[:15]
     lines = [
-        f"# Evaluation: {title}", "",
-        f"{metrics['counts']['questions']} questions ({metrics['counts']['answerable']} answerable, {metrics['counts']['unanswerable']} "
-        f"unanswerable); abstention threshold {metrics['threshold']:.2f}.", "",
-        _table(metrics), "",
-        f"Retrieval: hit@1 {metrics['retrieval']['hit@1']:.3f}, hit@3 {metrics['retrieval']['hit@3']:.3f}, "
-        f"hit@5 {metrics['retrieval']['hit@5']:.3f}, MRR {metrics['retrieval']['mrr']:.3f}. "
-        f"Citation accuracy {metrics['citation_accuracy']:.3f}; offsets valid {metrics['offsets_valid']:.3f}.",
-        f"Abstention precision {metrics['abstention']['precision']:.3f}, recall {metrics['abstention']['recall']:.3f}, "
-        f"false abstentions {metrics['abstention']['false_abstention_rate']:.3f}. "
-        f"Latency p50 {metrics['latency_ms']['p50']:.1f} ms, p95 {metrics['latency_ms']['p95']:.1f} ms.", "",
-        "![risk–coverage](risk_coverage.png)", "", "## Worst misses", "",
-        "| id | question | gold | answer | confidence |", "|---|---|---|---|---|",
+        f"# Evaluation: {title}",
+        "",
+        summary(metrics),
+        "",
+        "![risk–coverage](risk_coverage.png)",
+        "",
+        "## Worst misses",
+        "",
+        "| id | question | gold | answer | confidence |",
+        "|---|---|---|---|---|",
     ]
     for p in misses:
         cell = lambda s: (s or "—").replace("|", "\\|").replace("\n", " ")[:160]  # noqa: E731
-        lines.append(f"| {p.id} | {cell(p.question)} | {cell(' / '.join(p.gold) or '(unanswerable)')} | "
-                     f"{cell(p.answer)} | {p.confidence:.2f} |")
+        lines.append(
+            f"| {p.id} | {cell(p.question)} | {cell(' / '.join(p.gold) or '(unanswerable)')} | "
+            f"{cell(p.answer)} | {p.confidence:.2f} |"
+        )
     (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

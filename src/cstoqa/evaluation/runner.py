@@ -74,11 +74,19 @@ def run(assistant: Assistant, items: list[EvalItem], threshold: float | None = N
             answer = withhold(raw, threshold)
             predictions.append(
                 Prediction(
-                    id=item.id, question=item.question, kind=item.kind, gold=item.answers, answer=answer.text,
-                    abstained=answer.abstained, confidence=answer.confidence, answer_kind=answer.kind,
-                    citations=answer.citations, would_answer=raw.text,
+                    id=item.id,
+                    question=item.question,
+                    kind=item.kind,
+                    gold=item.answers,
+                    answer=answer.text,
+                    abstained=answer.abstained,
+                    confidence=answer.confidence,
+                    answer_kind=answer.kind,
+                    citations=answer.citations,
+                    would_answer=raw.text,
                     hit_rank=first_hit_rank([p.text for p in raw.passages], item.answers),
-                    latency_ms=round(latency, 2), offsets_ok=offsets_ok(assistant, raw),
+                    latency_ms=round(latency, 2),
+                    offsets_ok=offsets_ok(assistant, raw),
                     dense_sentence_baseline=dense_sentence_baseline(assistant, item.question),
                 )
             )
@@ -100,8 +108,10 @@ def _split(answers: list[str | None], preds: list[Prediction]) -> dict[str, Any]
     pick = lambda idx: ([answers[i] for i in idx], [preds[i].gold for i in idx])  # noqa: E731
     return {
         "overall": _answer_scores(answers, [p.gold for p in preds]),
-        "answerable": {**_answer_scores(*pick(answerable)),
-                       "answer_recall": mean([contains_answer(answers[i], preds[i].gold) for i in answerable])},
+        "answerable": {
+            **_answer_scores(*pick(answerable)),
+            "answer_recall": mean([contains_answer(answers[i], preds[i].gold) for i in answerable]),
+        },
         "unanswerable": {"abstained": mean([answers[i] is None for i in unanswerable])},
     }
 
@@ -117,8 +127,11 @@ def summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
         "threshold": threshold,
         **_split([p.answer for p in preds], preds),
         "by_kind": {
-            kind: {"count": len(group), "f1": mean([f1_score(p.answer, p.gold) for p in group]),
-                   "answer_recall": mean([contains_answer(p.answer, p.gold) for p in group])}
+            kind: {
+                "count": len(group),
+                "f1": mean([f1_score(p.answer, p.gold) for p in group]),
+                "answer_recall": mean([contains_answer(p.answer, p.gold) for p in group]),
+            }
             for kind in sorted({p.kind for p in answerable})
             for group in [[p for p in answerable if p.kind == kind]]
         },
@@ -126,16 +139,19 @@ def summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
             **{f"hit@{k}": mean([r is not None and r <= k for r in ranks]) for k in (1, 3, 5)},
             "mrr": mean([1.0 / r if r else 0.0 for r in ranks]),
         },
-        "citation_accuracy": mean([bool(p.citations) and contains_answer(p.citations[0].quote, p.gold)
-                                   for p in answered_answerable]),
+        "citation_accuracy": mean(
+            [bool(p.citations) and contains_answer(p.citations[0].quote, p.gold) for p in answered_answerable]
+        ),
         "offsets_valid": mean([p.offsets_ok for p in preds]),
         "abstention": {
             "precision": mean([not p.gold for p in abstained]) if abstained else 1.0,
             "recall": mean([p.abstained for p in unanswerable]),
             "false_abstention_rate": mean([p.abstained for p in answerable]),
         },
-        "latency_ms": {"p50": percentile([p.latency_ms for p in preds], 50),
-                       "p95": percentile([p.latency_ms for p in preds], 95)},
+        "latency_ms": {
+            "p50": percentile([p.latency_ms for p in preds], 50),
+            "p95": percentile([p.latency_ms for p in preds], 95),
+        },
         "baselines": {
             "always_abstain": _split([None] * len(preds), preds),
             "dense_best_sentence": _split([p.dense_sentence_baseline for p in preds], preds),

@@ -45,8 +45,10 @@ def scan(corpus_dir: Path, settings: Settings) -> tuple[list[SourceFile], list[S
 
 
 def is_current(manifest: dict[str, Any], sources: list[SourceFile]) -> bool:
-    indexed = {doc_id: entry["hash"] for doc_id, entry in manifest.get("documents", {}).items()}
-    return indexed == {s.doc_id: s.content_hash for s in sources}
+    """Same files with the same content as at the last build (files that were skipped then count too)."""
+    known = {doc_id: entry["hash"] for doc_id, entry in manifest.get("documents", {}).items()}
+    known.update({doc_id: entry["hash"] for doc_id, entry in manifest.get("skipped", {}).items()})
+    return known == {s.doc_id: s.content_hash for s in sources}
 
 
 def reindex(
@@ -82,14 +84,16 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
 def _reindex_locked(
     corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, rebuild: bool
 ) -> tuple[IndexReport, IndexData | None]:
+    store.remove_leftovers(index_dir)
     sources, skipped = scan(corpus_dir, settings)
-    if not rebuild:
-        try:
-            manifest = store.read_manifest(index_dir)
-            if compatible(manifest, settings) is None and is_current(manifest, sources):
-                return _unchanged_report(manifest, skipped), None
-        except (IndexMissingError, IndexCorruptError):
-            pass
+    manifest: dict[str, Any] = {}
+    try:
+        manifest = store.read_manifest(index_dir)
+        if not rebuild and compatible(manifest, settings) is None and is_current(manifest, sources):
+            store.check_sizes(index_dir, manifest)
+            return _unchanged_report(manifest, skipped), None
+    except (IndexMissingError, IndexCorruptError):
+        pass
     old, forced = _previous(index_dir, settings, rebuild)
     old_docs = old.documents if old else {}
     report = IndexReport(skipped=skipped, rebuilt=forced)
@@ -113,7 +117,10 @@ def _reindex_locked(
         fresh.append((doc, chunks, sentences))
         (report.changed if previous is not None else report.added).append(source.doc_id)
     seen = {s.doc_id for s in sources}
-    report.removed = sorted(d for d in old_docs if d not in seen or (d not in kept and d not in report.changed))
+    previously = set(manifest.get("documents", {}))
+    report.removed = sorted(d for d in previously if d not in seen or (d not in kept and d not in report.changed))
+    failed = {s.path for s in report.skipped}
+    report.skipped_hashes = {s.doc_id: s.content_hash for s in sources if s.doc_id in failed}
 
     data = _assemble(old, kept, fresh, embedder, settings, report)
     store.save(data, index_dir)
@@ -122,16 +129,21 @@ def _reindex_locked(
 
 def _unchanged_report(manifest: dict[str, Any], skipped: list[SkippedFile]) -> IndexReport:
     counts = manifest.get("counts", {})
+    skipped = skipped + [SkippedFile(path=p, reason=e["reason"]) for p, e in manifest.get("skipped", {}).items()]
     return IndexReport(
-        unchanged=sorted(manifest.get("documents", {})), skipped=skipped,
-        total_documents=counts.get("documents", 0), total_chunks=counts.get("chunks", 0),
+        unchanged=sorted(manifest.get("documents", {})),
+        skipped=skipped,
+        total_documents=counts.get("documents", 0),
+        total_chunks=counts.get("chunks", 0),
     )
 
 
 def _encode(embedder: Embedder, texts: list[str], label: str) -> np.ndarray:
     batch = 256
-    parts = [embedder.encode(texts[i : i + batch]) for i in tqdm(range(0, len(texts), batch), desc=label,
-                                                                   unit="batch", disable=None, leave=False)]
+    parts = [
+        embedder.encode(texts[i : i + batch])
+        for i in tqdm(range(0, len(texts), batch), desc=label, unit="batch", disable=None, leave=False)
+    ]
     return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -154,8 +166,10 @@ def _assemble(
         keep_chunk = [i for i, c in enumerate(old.chunks) if c.doc_id in kept]
         keep_sentence = [i for i, s in enumerate(old.sentences) if s.doc_id in kept]
         remap = {old_i: new_i for new_i, old_i in enumerate(keep_sentence)}
-        chunks = [old.chunks[i].model_copy(update={"sentence_ids": [remap[s] for s in old.chunks[i].sentence_ids]})
-                  for i in keep_chunk]
+        chunks = [
+            old.chunks[i].model_copy(update={"sentence_ids": [remap[s] for s in old.chunks[i].sentence_ids]})
+            for i in keep_chunk
+        ]
         sentences = [old.sentences[i] for i in keep_sentence]
         chunk_rows.append(old.chunk_vectors[keep_chunk])
         sentence_rows.append(old.sentence_vectors[keep_sentence])
@@ -200,10 +214,22 @@ def _assemble(
             d.doc_id: {"hash": d.content_hash, "title": d.title, "chunks": per_doc[d.doc_id]}
             for d in documents.values()
         },
+        "skipped": {
+            s.path: {"hash": report.skipped_hashes[s.path], "reason": s.reason}
+            for s in report.skipped
+            if s.path in report.skipped_hashes
+        },
     }
     return IndexData(
-        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors, dense_index=index, bm25=bm25, idf=idf,
+        manifest=manifest,
+        documents=documents,
+        chunks=chunks,
+        sentences=sentences,
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        dense_index=index,
+        bm25=bm25,
+        idf=idf,
     )
 
 

@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 CURRENT = "current"
 MANIFEST = "manifest.json"
-FILES = ("documents.jsonl", "chunks.jsonl", "sentences.jsonl", "chunk_vectors.npy", "sentence_vectors.npy",
-         "dense.faiss", "idf.json")
+FILES = (
+    "documents.jsonl",
+    "chunks.jsonl",
+    "sentences.jsonl",
+    "chunk_vectors.npy",
+    "sentence_vectors.npy",
+    "dense.faiss",
+    "idf.json",
+)
 
 
 @dataclass
@@ -103,18 +110,20 @@ def save(data: IndexData, index_dir: Path) -> Path:
     _fsync_tree(tmp)
     final = index_dir / name
     tmp.rename(final)
+    previous = os.readlink(index_dir / CURRENT) if (index_dir / CURRENT).is_symlink() else ""
     link = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
     link.symlink_to(name)
     os.replace(link, index_dir / CURRENT)
     _fsync(index_dir)
     data.path = final
-    prune(index_dir, keep={name, _previous_generation(index_dir, name)})
+    prune(index_dir, keep={name, previous})
     return final
 
 
-def _previous_generation(index_dir: Path, newest: str) -> str:
-    gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and p.name != newest)
-    return gens[-1] if gens else ""
+def remove_leftovers(index_dir: Path) -> None:
+    """Delete what a killed reindex left behind; call only while holding the index lock."""
+    if index_dir.is_dir():
+        prune(index_dir, keep={p.name for p in index_dir.glob("gen-*")})
 
 
 def prune(index_dir: Path, keep: set[str]) -> None:
@@ -156,13 +165,20 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _verify(folder: Path, manifest: dict[str, Any], index_dir: Path) -> None:
+def _verify(folder: Path, manifest: dict[str, Any], index_dir: Path, checksums: bool = True) -> None:
     for name, expected in manifest["files"].items():
         path = folder / name
         if not path.is_file():
             raise IndexCorruptError(index_dir, f"{name} is missing")
-        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+        if path.stat().st_size != expected["bytes"]:
+            raise IndexCorruptError(index_dir, f"{name} has the wrong size")
+        if checksums and _sha256(path) != expected["sha256"]:
             raise IndexCorruptError(index_dir, f"{name} does not match its checksum")
+
+
+def check_sizes(index_dir: Path, manifest: dict[str, Any]) -> None:
+    """The cheap check (files present, sizes right) for paths that must not read the whole index."""
+    _verify(current_path(index_dir), manifest, index_dir, checksums=False)
 
 
 def load(index_dir: Path) -> IndexData:
@@ -181,11 +197,23 @@ def load(index_dir: Path) -> IndexData:
         bm25 = lexical.load(folder / "bm25") if (folder / "bm25").is_dir() else None
     except Exception as exc:  # any parse failure of a checksummed file means damage we cannot repair
         raise IndexCorruptError(index_dir, f"{type(exc).__name__}: {exc}") from exc
-    if len(chunk_vectors) != len(chunks) or len(sentence_vectors) != len(sentences) or dense_index.ntotal != len(chunks):
+    if (
+        len(chunk_vectors) != len(chunks)
+        or len(sentence_vectors) != len(sentences)
+        or dense_index.ntotal != len(chunks)
+    ):
         raise IndexCorruptError(index_dir, "row counts of chunks and vectors disagree")
     return IndexData(
-        manifest=manifest, documents=documents, chunks=chunks, sentences=sentences, chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors, dense_index=dense_index, bm25=bm25, idf=idf, path=folder,
+        manifest=manifest,
+        documents=documents,
+        chunks=chunks,
+        sentences=sentences,
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        dense_index=dense_index,
+        bm25=bm25,
+        idf=idf,
+        path=folder,
     )
 
 

@@ -27,7 +27,9 @@ class SourceFile:
 def iter_sources(corpus_dir: Path, settings: Settings, skipped: list[SkippedFile]) -> Iterator[SourceFile]:
     """Yield readable files in a stable order; directory symlinks are not followed, so loops can't trap us."""
     if not corpus_dir.is_dir():
-        raise CorpusError(f"corpus folder {corpus_dir} does not exist; create it and put .txt/.md/.html/.pdf files in it")
+        raise CorpusError(
+            f"corpus folder {corpus_dir} does not exist; create it and put .txt/.md/.html/.pdf files in it"
+        )
     for root, dirs, files in os.walk(corpus_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
@@ -41,7 +43,9 @@ def iter_sources(corpus_dir: Path, settings: Settings, skipped: list[SkippedFile
             try:
                 size = path.stat().st_size
                 if size > settings.max_file_bytes:
-                    skipped.append(SkippedFile(path=doc_id, reason=f"too large ({size} bytes > {settings.max_file_bytes})"))
+                    skipped.append(
+                        SkippedFile(path=doc_id, reason=f"too large ({size} bytes > {settings.max_file_bytes})")
+                    )
                     continue
                 data = path.read_bytes()
             except OSError as exc:

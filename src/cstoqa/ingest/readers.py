@@ -37,7 +37,7 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-_MD_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
+_MD_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _MD_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _MD_FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
@@ -64,47 +64,101 @@ def read_markdown(text: str) -> Extracted:
     return Extracted(text=text, headings=headings)
 
 
-_HTML_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd",
-                "figcaption", "caption", "title"]
-_HTML_DROP = ["script", "style", "noscript", "template", "nav", "footer", "header", "aside", "form", "svg", "head"]
+_HTML_BLOCK = {
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "caption",
+    "dd",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "li",
+    "main",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+}
+_HTML_DROP = [
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "footer",
+    "header",
+    "aside",
+    "form",
+    "svg",
+    "head",
+    "iframe",
+    "object",
+    "button",
+    "select",
+]
 
 
 def read_html(text: str) -> Extracted:
-    """Keep block-level text, one block a paragraph, so offsets point into readable text, not markup."""
-    from bs4 import BeautifulSoup
+    """Readable text, one paragraph per block element; inline markup joins without adding spaces."""
+    from bs4 import BeautifulSoup, NavigableString, Tag
 
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
-    page_title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
+    page_title = " ".join(title_tag.get_text().split()) if title_tag else ""
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
-    parts: list[str] = []
-    headings: list[Heading] = []
-    offset = 0
-    seen: set[int] = set()
+    blocks: list[tuple[str, int | None]] = []
+    pending: list[str] = []
 
-    def add(block: str, level: int | None) -> None:
-        nonlocal offset
-        if parts:
-            offset += 2
+    def flush(level: int | None = None) -> None:
+        block = " ".join("".join(pending).split())
+        pending.clear()
+        if block:
+            blocks.append((block, level))
+
+    def walk(node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Tag):
+                if child.name == "br":
+                    pending.append("\n")
+                elif child.name in _HTML_BLOCK:
+                    flush()
+                    walk(child)
+                    flush(int(child.name[1]) if re.fullmatch(r"h[1-6]", child.name) else None)
+                else:
+                    walk(child)
+            elif type(child) is NavigableString:
+                pending.append(str(child))
+
+    walk(soup)
+    flush()
+    if page_title and not any(level == 1 for _, level in blocks):
+        blocks.insert(0, (page_title, 1))
+    headings, offset = [], 0
+    for block, level in blocks:
         if level is not None:
             headings.append(Heading(start=offset, end=offset + len(block), level=level))
-        parts.append(block)
-        offset += len(block)
-
-    has_h1 = soup.find("h1") is not None
-    if page_title and not has_h1:
-        add(page_title, 1)
-    for tag in soup.find_all(_HTML_BLOCKS):
-        if any(id(parent) in seen for parent in tag.parents):
-            continue
-        seen.add(id(tag))
-        block = " ".join(tag.get_text(" ").split())
-        if block:
-            add(block, int(tag.name[1]) if re.fullmatch(r"h[1-6]", tag.name) else None)
-    if not parts:
-        add(" ".join(soup.get_text(" ").split()), None)
-    return Extracted(text="\n\n".join(parts), headings=headings)
+        offset += len(block) + 2
+    return Extracted(text="\n\n".join(block for block, _ in blocks), headings=headings)
 
 
 def read_pdf(path: Path) -> Extracted:

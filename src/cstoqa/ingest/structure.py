@@ -14,7 +14,7 @@ from cstoqa.ingest.boilerplate import BoilerplateFilter
 from cstoqa.ingest.readers import Heading
 from cstoqa.types import Section
 
-_LIST_ITEM = re.compile(r"^\s*([•●▪◦\-*+–]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
+LIST_ITEM = re.compile(r"^\s*([•●▪◦\-*+–]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
 _WORDY = re.compile(r"\w")
 _CLOSING_PUNCT = tuple(".!?,;:…")
 
@@ -52,13 +52,13 @@ def split_lines(text: str) -> list[Line]:
 
 def _is_body(line: Line, max_words: int) -> bool:
     words = line.text.split()
-    return len(words) > max_words or line.text.rstrip().endswith(_CLOSING_PUNCT) or bool(_LIST_ITEM.match(line.text))
+    return len(words) > max_words or line.text.rstrip().endswith(_CLOSING_PUNCT) or bool(LIST_ITEM.match(line.text))
 
 
 def _looks_like_heading(lines: list[Line], i: int, max_words: int) -> bool:
     text = lines[i].text.strip()
     words = text.split()
-    if not words or len(words) > max_words or text.endswith(_CLOSING_PUNCT) or _LIST_ITEM.match(lines[i].text):
+    if not words or len(words) > max_words or text.endswith(_CLOSING_PUNCT) or LIST_ITEM.match(lines[i].text):
         return False
     if not (text[0].isupper() or text[0].isdigit()) or not any(c.isalpha() for c in text):
         return False
@@ -98,7 +98,7 @@ def find_sections(
     para_start: int | None = None
     para_end = 0
     for i, line in enumerate(kept):
-        starts_item = bool(_LIST_ITEM.match(line.text))
+        starts_item = bool(LIST_ITEM.match(line.text))
         if para_start is not None and (line.blank or i in heading_lines or starts_item):
             current.append((para_start, para_end))
             para_start = None
