@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cstoqa.answer.analysis import words
+from cstoqa.analysis import words
 from cstoqa.assistant import Assistant
 from cstoqa.settings import Settings
 

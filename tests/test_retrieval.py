@@ -87,7 +87,8 @@ def test_hybrid_search_ranks_the_right_passage_first(
     assert top.dense_rank == 1 and top.lexical_rank == 1
     assert top.dense_score is not None and 0 < top.dense_score <= 1.0001
     assert top.lexical_score is not None and top.lexical_score > 0
-    assert top.score == pytest.approx(1 / 61 + 1 / 61)
+    s = assistant.settings
+    assert top.score == pytest.approx((s.dense_weight + s.lexical_weight) / (s.rrf_k + 1))
 
 
 def test_search_results_are_sorted_and_offsets_exact(open_assistant: Callable[..., Assistant]) -> None:

@@ -152,3 +152,26 @@ def evaluate(
     if out is not None:
         report.write(out, preds, metrics, title=str(squad or dataset))
     typer.echo(json.dumps(metrics, indent=2) if as_json else report.summary(metrics))
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", envvar="CSTOQA_HOST", help="Address to listen on; loopback unless told otherwise.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="CSTOQA_PORT", min=1, max=65535, help="Port.")] = 7860,
+    corpus: CorpusOpt = Path("corpus"),
+    index: IndexOpt = Path("index"),
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", envvar="CSTOQA_DATA", help="Folder for feedback.jsonl (default data/)."),
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Reindex when corpus files change.")] = True,
+) -> None:
+    """Start the chat page (building the index on first run). Login: CSTOQA_AUTH=user:password."""
+    import os
+
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from cstoqa.chat.server import serve as serve_page
+
+    serve_page(corpus, index, host=host, port=port, data=data, watch=watch, echo=lambda m: typer.echo(m, err=True))

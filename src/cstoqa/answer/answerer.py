@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from cstoqa.answer.analysis import words
-from cstoqa.answer.calibration import Features, confidence
+from cstoqa.analysis import words
+from cstoqa.answer.calibration import Features, coefficients, confidence
 from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
-from cstoqa.answer.sentence_scoring import ScoredSentence, idf, score_sentences
+from cstoqa.answer.sentence_scoring import UNKNOWN_IDF, ScoredSentence, idf, score_sentences
 from cstoqa.answer.spans import SpanChoice, choose_span
+from cstoqa.chunking import embedding_text
 from cstoqa.index.store import IndexData
 from cstoqa.settings import Settings
 from cstoqa.types import Answer, Citation, Passage
@@ -19,7 +21,6 @@ NOT_IN_SOURCES = "The sources don't say."
 MAX_SENTENCES = 3
 SENTENCE_MARGIN = 0.12
 NEAR_DUPLICATE = 0.8
-ENTITY_SPAN_MIN = 1.4
 SPECIFIC_TYPES = {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION}
 
 
@@ -87,12 +88,12 @@ def decide(question: str, query_vector: np.ndarray, passages: list[Passage], dat
         return None
     kind = answer_type(question)
     plural = is_plural_ask(question)
-    span = choose_span(ranked, question_stems, kind, plural)
-    if span is not None and not (
-        span.typed if kind in SPECIFIC_TYPES else kind is AnswerType.ENTITY and span.score >= ENTITY_SPAN_MIN
-    ):
+    span = choose_span(ranked, question_stems, kind, plural, typed_only=kind in SPECIFIC_TYPES)
+    if span is not None and kind not in SPECIFIC_TYPES and span.score < coefficients()["span_min_score"]:
         span = None
     lead = span.sentence if span else ranked[0]
+    context = next(p.chunk for p in passages if lead.sentence_id in p.chunk.sentence_ids)
+    context_stems = {w.stem for w in words(embedding_text(context))}
     features = Features(
         cosine=lead.cosine,
         overlap=lead.overlap,
@@ -102,6 +103,8 @@ def decide(question: str, query_vector: np.ndarray, passages: list[Passage], dat
         type_missing=float(kind in SPECIFIC_TYPES and span is None),
         descriptive=float(kind is AnswerType.DESCRIPTION),
         proximity=span.proximity if span else 0.0,
+        span_probability=1.0 / (1.0 + math.exp(-span.score)) if span else 0.0,
+        missing_word=min(1.0, max((idf(data, s) for s in question_stems - context_stems), default=0.0) / UNKNOWN_IDF),
     )
     return Decision(kind, plural, ranked, span, features, confidence(features))
 
@@ -114,7 +117,7 @@ def answer_question(
         return abstention(
             question, f"{NOT_IN_SOURCES} No passage in the documents matches the question.", passages[: settings.top_k]
         )
-    answer = _answer(question, decision, data).model_copy(update={"passages": passages[: settings.top_k]})
+    answer = render(question, decision, data).model_copy(update={"passages": passages[: settings.top_k]})
     return withhold(answer, settings.abstain_threshold)
 
 
@@ -130,7 +133,8 @@ def withhold(answer: Answer, threshold: float) -> Answer:
     )
 
 
-def _answer(question: str, decision: Decision, data: IndexData) -> Answer:
+def render(question: str, decision: Decision, data: IndexData) -> Answer:
+    """The answer a decision stands for, before the abstention threshold is applied."""
     span = decision.span
     if span is not None:
         doc = data.documents[span.sentence.sentence.doc_id]

@@ -27,6 +27,8 @@ class Features:
     type_missing: float
     descriptive: float
     proximity: float
+    span_probability: float
+    missing_word: float
 
     @classmethod
     def names(cls) -> list[str]:

@@ -7,10 +7,10 @@ The type decides which span labels can answer: "When …" wants a DATE, "How man
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 
 
-class AnswerType(str, Enum):
+class AnswerType(StrEnum):
     DATE = "date"
     NUMBER = "number"
     PERSON = "person"
@@ -20,31 +20,20 @@ class AnswerType(str, Enum):
     DESCRIPTION = "description"
 
 
-LABELS: dict[AnswerType, frozenset[str]] = {
-    AnswerType.DATE: frozenset({"DATE", "TIME"}),
-    AnswerType.NUMBER: frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY", "ORDINAL"}),
-    AnswerType.PERSON: frozenset({"PERSON", "NORP", "ORG"}),
-    AnswerType.PLACE: frozenset({"GPE", "LOC", "FAC", "NORP"}),
-    AnswerType.ORGANIZATION: frozenset({"ORG", "NORP", "GPE"}),
-    AnswerType.ENTITY: frozenset(
-        {
-            "NP",
-            "ORG",
-            "GPE",
-            "LOC",
-            "PERSON",
-            "NORP",
-            "PRODUCT",
-            "EVENT",
-            "WORK_OF_ART",
-            "LAW",
-            "LANGUAGE",
-            "FAC",
-            "DATE",
-            "CARDINAL",
-        }
+# Span labels that can answer each type: the first set fully, the second as a weaker match
+# (spaCy's small model often tags a city ORG or a country NORP).
+LABELS: dict[AnswerType, tuple[frozenset[str], frozenset[str]]] = {
+    AnswerType.DATE: (frozenset({"DATE"}), frozenset({"TIME"})),
+    AnswerType.NUMBER: (frozenset({"CARDINAL", "QUANTITY", "PERCENT", "MONEY"}), frozenset({"ORDINAL"})),
+    AnswerType.PERSON: (frozenset({"PERSON"}), frozenset({"NORP", "ORG"})),
+    AnswerType.PLACE: (frozenset({"GPE", "LOC", "FAC"}), frozenset({"NORP", "ORG"})),
+    AnswerType.ORGANIZATION: (frozenset({"ORG"}), frozenset({"NORP", "GPE"})),
+    AnswerType.ENTITY: (
+        frozenset({"NP", "ORG", "GPE", "LOC", "PERSON", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
+                   "LANGUAGE", "FAC"}),
+        frozenset({"DATE", "CARDINAL"}),
     ),
-    AnswerType.DESCRIPTION: frozenset(),
+    AnswerType.DESCRIPTION: (frozenset(), frozenset()),
 }
 
 _NOUN_TYPES: list[tuple[AnswerType, str]] = [
@@ -66,6 +55,9 @@ _NOUN_TYPES: list[tuple[AnswerType, str]] = [
         r"alliances?|councils?|groups?|universit(?:y|ies)|teams?|parties|party",
     ),
 ]
+
+_FILLER = frozenset(["is", "are", "was", "were", "the", "a", "an", "does", "do", "did", "has", "have", "had", "of"])
+_CATEGORY = frozenset(["kind", "kinds", "type", "types", "sort", "sorts", "form", "forms", "category"])
 
 _DESCRIPTIVE = re.compile(
     r"^(why|how (do|does|did|is|are|can|could|should|would|has|have)|describe|explain|discuss|summari[sz]e|"
@@ -95,11 +87,13 @@ def answer_type(question: str) -> AnswerType:
         return AnswerType.PLACE
     if _DESCRIPTIVE.match(q):
         return AnswerType.DESCRIPTION
-    head = re.match(r"^(?:in |on |at |of |to |for |from |by )?(?:what|which|name the|name)\s+(?:\w+\s+){0,2}?(\w+)", q)
+    head = re.match(r"^(?:in |on |at |of |to |for |from |by )?(?:what|which|name the|name|list the)\b(.*)", q)
     if head:
-        noun = head.group(1)
+        nouns = [w for w in re.findall(r"[a-z]+", head.group(1)) if w not in _FILLER][:2]
+        if nouns and nouns[0] in _CATEGORY:
+            return AnswerType.ENTITY
         for kind, pattern in _NOUN_TYPES:
-            if re.fullmatch(pattern, noun):
+            if any(re.fullmatch(pattern, noun) for noun in nouns):
                 return kind
         return AnswerType.ENTITY
     return AnswerType.DESCRIPTION

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cstoqa.answer.analysis import Word, words
+from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import coefficients
 from cstoqa.index.store import IndexData
 from cstoqa.types import Passage, Sentence

@@ -9,22 +9,40 @@ and not repeating what the question already says.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 
-from cstoqa.answer.analysis import Word, words
+from cstoqa.analysis import Word, words
+from cstoqa.answer.calibration import coefficients
 from cstoqa.answer.question_type import LABELS, AnswerType
 from cstoqa.answer.sentence_scoring import ScoredSentence
 from cstoqa.types import Span
 
 _COORDINATION = re.compile(r"^\s*(,\s*(and|or)?|and|or|&)\s*$")
 _YEAR = re.compile(r"^(1[0-9]|20)\d\d$")
-SENTENCES_CONSIDERED = 3
+SENTENCES_CONSIDERED = 5
+NEIGHBOURHOOD = 3
 
-TYPE_WEIGHT = 1.0
-PROXIMITY_WEIGHT = 0.8
-QUESTION_OVERLAP_WEIGHT = 1.5
-LIST_WEIGHT = 0.4
-LENGTH_PENALTY = 0.03
+
+@dataclass(frozen=True)
+class SpanFeatures:
+    """What makes a candidate span the answer; the weights are fitted (see calibration.py)."""
+
+    sentence_gap: float
+    typed: float
+    proximity: float
+    repeated: float
+    list_for_plural: float
+    extra_words: float
+    entity: float
+    after_question_word: float
+    before_question_word: float
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def vector(self) -> list[float]:
+        return [float(v) for v in astuple(self)]
 
 
 @dataclass(frozen=True)
@@ -33,15 +51,24 @@ class SpanChoice:
     start: int
     end: int
     label: str
-    typed: bool
-    proximity: float
+    features: SpanFeatures
     score: float
 
+    @property
+    def typed(self) -> bool:
+        return bool(self.features.typed)
 
-def _label_ok(span: Span, text: str, kind: AnswerType) -> bool:
-    if kind is AnswerType.DATE and span.label == "CARDINAL":
-        return bool(_YEAR.match(text))
-    return span.label in LABELS[kind]
+    @property
+    def proximity(self) -> float:
+        return self.features.proximity
+
+
+def type_match(span: Span, text: str, kind: AnswerType) -> float:
+    """1 for a label that answers the type, 0.5 for a weaker match, 0 otherwise; a bare year counts as a date."""
+    full, weak = LABELS[kind]
+    if kind is AnswerType.DATE and span.label == "CARDINAL" and _YEAR.match(text):
+        return 1.0
+    return 1.0 if span.label in full else 0.5 if span.label in weak else 0.0
 
 
 def _coordinations(spans: list[Span], sentence_text: str, offset: int) -> list[Span]:
@@ -80,13 +107,22 @@ def _proximity(span_start: int, span_end: int, sentence_words: list[Word], quest
     return 1.0 / (1.0 + max(gap - 1, 0) / 2.0)
 
 
-def choose_span(
+def _near(span_start: int, span_end: int, sentence_words: list[Word], question_stems: set[str]) -> tuple[bool, bool]:
+    """Is a question word among the few content words just before / just after the span?"""
+    before = [w for w in sentence_words if w.end <= span_start][-NEIGHBOURHOOD:]
+    after = [w for w in sentence_words if w.start >= span_end][:NEIGHBOURHOOD]
+    return any(w.stem in question_stems for w in before), any(w.stem in question_stems for w in after)
+
+
+def span_candidates(
     ranked: list[ScoredSentence], question_stems: set[str], kind: AnswerType, plural: bool
-) -> SpanChoice | None:
+) -> list[SpanChoice]:
+    """Every candidate span of the best sentences with its features and fitted score."""
     if kind is AnswerType.DESCRIPTION or not ranked:
-        return None
-    best: SpanChoice | None = None
+        return []
+    weights = coefficients()["span_weights"]
     top_score = ranked[0].score
+    out = []
     for scored in ranked[:SENTENCES_CONSIDERED]:
         sentence = scored.sentence
         spans = [s for s in sentence.spans if s.start >= sentence.start and s.end <= sentence.end]
@@ -99,17 +135,30 @@ def choose_span(
             repeated = sum(1 for w in span_words if w.stem in question_stems) / len(span_words)
             if repeated == 1.0:
                 continue
-            typed = _label_ok(span, text, kind)
-            is_list = (span.start, span.end) not in singles
-            proximity = _proximity(span.start, span.end, scored.words, question_stems)
-            score = (
-                (scored.score - top_score)
-                + TYPE_WEIGHT * typed
-                + PROXIMITY_WEIGHT * proximity
-                - QUESTION_OVERLAP_WEIGHT * repeated
-                + LIST_WEIGHT * (is_list and plural)
-                - LENGTH_PENALTY * max(0, len(text.split()) - 6)
+            after, before = _near(span.start, span.end, scored.words, question_stems)
+            features = SpanFeatures(
+                sentence_gap=scored.score - top_score,
+                typed=type_match(span, text, kind),
+                proximity=_proximity(span.start, span.end, scored.words, question_stems),
+                repeated=repeated,
+                list_for_plural=float(plural and (span.start, span.end) not in singles),
+                extra_words=float(max(0, len(text.split()) - 4)),
+                entity=float(span.label != "NP"),
+                after_question_word=float(after),
+                before_question_word=float(before),
             )
-            if best is None or score > best.score:
-                best = SpanChoice(scored, span.start, span.end, span.label, typed, proximity, score)
-    return best
+            score = weights["bias"] + sum(
+                weights[name] * value for name, value in zip(SpanFeatures.names(), features.vector(), strict=True)
+            )
+            out.append(SpanChoice(scored, span.start, span.end, span.label, features, score))
+    return out
+
+
+def choose_span(
+    ranked: list[ScoredSentence], question_stems: set[str], kind: AnswerType, plural: bool, typed_only: bool = False
+) -> SpanChoice | None:
+    """The best-scoring candidate; with ``typed_only``, the best whose label can answer the type."""
+    candidates = [
+        c for c in span_candidates(ranked, question_stems, kind, plural) if c.features.typed or not typed_only
+    ]
+    return max(candidates, key=lambda c: c.score) if candidates else None

@@ -1,8 +1,10 @@
-"""Fit the answerer's sentence weights, confidence model and abstention threshold on SQuAD 2.0 questions.
+"""Fit the answerer's weights, its confidence model and the abstention threshold on SQuAD 2.0 questions.
 
 Run: ``python -m cstoqa.evaluation.calibrate ../shared/squad2/dev_public.json``. All paragraphs are indexed
-as one corpus; the questions of every other article (sorted by title) are the fitting set, the rest are
-held out and only reported. Writes ``src/cstoqa/answer/calibration.json``.
+as one corpus. The questions of every other article (sorted by title) are the fitting set; the rest are
+held out and only reported. Questions of the fitting set asked against an index of the held-out articles'
+paragraphs alone serve as off-topic questions, which SQuAD itself lacks. Writes
+``src/cstoqa/answer/calibration.json``.
 """
 
 from __future__ import annotations
@@ -11,73 +13,125 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cstoqa.answer import calibration
-from cstoqa.answer.analysis import words
-from cstoqa.answer.answerer import decide
+from cstoqa.analysis import words
+from cstoqa.answer.answerer import SPECIFIC_TYPES, Decision, decide, render
 from cstoqa.answer.calibration import COEFFICIENTS, Features
+from cstoqa.answer.question_type import answer_type, is_plural_ask
 from cstoqa.answer.sentence_scoring import score_sentences
+from cstoqa.answer.spans import SpanFeatures, span_candidates
 from cstoqa.assistant import Assistant
 from cstoqa.evaluation import runner
 from cstoqa.evaluation.datasets import EvalItem, load_squad
 from cstoqa.evaluation.metrics import contains_answer, f1_score
 from cstoqa.retrieval import retrieve
+from cstoqa.types import Passage
 
 CORRECT_F1 = 0.5
 
 
-def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+@dataclass
+class Asked:
+    item: EvalItem
+    vector: np.ndarray
+    passages: list[Passage]
+
+
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, list[float]]:
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1.0, max_iter=1000, class_weight=None).fit(x, y)
-    return float(model.intercept_[0]), model.coef_[0]
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    return float(model.intercept_[0]), [float(c) for c in model.coef_[0]]
 
 
-def _retrieve(assistant: Assistant, item: EvalItem) -> tuple[np.ndarray, list[Any]]:
-    vector = assistant.embedder.encode([item.question])[0]
+def ask_all(assistant: Assistant, items: list[EvalItem]) -> list[Asked]:
     settings = assistant.settings
-    return vector, retrieve(
-        assistant.data, item.question, vector, settings, max(settings.top_k, settings.reader_passages)
-    )
+    k = max(settings.top_k, settings.reader_passages)
+    out = []
+    for item in items:
+        vector = assistant.embedder.encode([item.question])[0]
+        out.append(Asked(item, vector, retrieve(assistant.data, item.question, vector, settings, k)))
+    return out
 
 
-def fit_sentence_weights(assistant: Assistant, items: list[EvalItem]) -> dict[str, float]:
+def fit_sentence_weights(assistant: Assistant, asked: list[Asked]) -> dict[str, float]:
     """Logistic regression of "this candidate sentence contains a gold answer", scaled to cosine weight 1."""
     rows, labels = [], []
-    for item in items:
-        if not item.answers:
-            continue
-        vector, passages = _retrieve(assistant, item)
-        for s in score_sentences(words(item.question), vector, passages, assistant.data):
+    for a in asked:
+        for s in score_sentences(words(a.item.question), a.vector, a.passages, assistant.data):
             rows.append([s.cosine, s.overlap, 1.0 / s.passage_rank])
-            labels.append(contains_answer(s.sentence.text, item.answers))
+            labels.append(contains_answer(s.sentence.text, a.item.answers))
     _, coef = _logistic(np.array(rows), np.array(labels))
-    return {"cosine": 1.0, "overlap": float(coef[1] / coef[0]), "inverse_rank": float(coef[2] / coef[0])}
+    return {"cosine": 1.0, "overlap": coef[1] / coef[0], "inverse_rank": coef[2] / coef[0]}
 
 
-def collect(assistant: Assistant, items: list[EvalItem]) -> tuple[np.ndarray, np.ndarray]:
-    """Features of each question's would-be answer, and whether that answer is right (F1 ≥ 0.5)."""
+def fit_span_weights(assistant: Assistant, asked: list[Asked]) -> dict[str, float]:
+    """Logistic regression of "this candidate span is the answer" (F1 ≥ 0.5 with a gold answer)."""
     rows, labels = [], []
-    for item in items:
-        vector, passages = _retrieve(assistant, item)
-        decision = decide(item.question, vector, passages, assistant.data)
-        if decision is None:
+    for a in asked:
+        q = a.item.question
+        ranked = score_sentences(words(q), a.vector, a.passages, assistant.data)
+        for c in span_candidates(ranked, {w.stem for w in words(q)}, answer_type(q), is_plural_ask(q)):
+            text = assistant.data.documents[c.sentence.sentence.doc_id].text[c.start : c.end]
+            rows.append(c.features.vector())
+            labels.append(f1_score(text, a.item.answers) >= CORRECT_F1)
+    bias, coef = _logistic(np.array(rows), np.array(labels))
+    return {"bias": bias, **dict(zip(SpanFeatures.names(), coef, strict=True))}
+
+
+def _decisions(assistant: Assistant, asked: list[Asked]) -> list[tuple[Asked, Decision]]:
+    pairs = []
+    for a in asked:
+        decision = decide(a.item.question, a.vector, a.passages, assistant.data)
+        if decision is not None:
+            pairs.append((a, decision))
+    return pairs
+
+
+def fit_span_min_score(assistant: Assistant, asked: list[Asked]) -> float:
+    """For untyped questions: the span score above which a span beats the whole sentence on mean F1."""
+    rows = []
+    for a, d in _decisions(assistant, asked):
+        if d.span is None or d.kind in SPECIFIC_TYPES:
             continue
-        answer = assistant.ask(item.question).text
-        rows.append(decision.features.vector())
-        labels.append(bool(item.answers) and f1_score(answer, item.answers) >= CORRECT_F1)
-    return np.array(rows), np.array(labels)
+        span_text = assistant.data.documents[d.span.sentence.sentence.doc_id].text[d.span.start : d.span.end]
+        rows.append(
+            (d.span.score, f1_score(span_text, a.item.answers), f1_score(d.ranked[0].sentence.text, a.item.answers))
+        )
+    best, best_f1 = 0.0, -1.0
+    for cut in sorted({round(score, 2) for score, _, _ in rows}):
+        mean = float(np.mean([span if score >= cut else sentence for score, span, sentence in rows]))
+        if mean > best_f1:
+            best, best_f1 = cut, mean
+    return best
 
 
-def best_threshold(preds: list[runner.Prediction]) -> float:
+def confidence_rows(
+    assistant: Assistant, asked: list[Asked], off_topic: bool
+) -> tuple[list[list[float]], list[bool], list[tuple[str | None, list[str]]]]:
+    rows, labels, outcomes = [], [], []
+    for a, d in _decisions(assistant, asked):
+        text = render(a.item.question, d, assistant.data).text
+        golds = [] if off_topic else a.item.answers
+        rows.append(d.features.vector())
+        labels.append(bool(golds) and f1_score(text, golds) >= CORRECT_F1)
+        outcomes.append((text, golds))
+    return rows, labels, outcomes
+
+
+def best_threshold(confidences: list[float], outcomes: list[tuple[str | None, list[str]]]) -> float:
     """The confidence cut that maximises overall F1 (abstaining scores 1 on unanswerable questions)."""
     best, best_score = 0.5, -1.0
-    for t in np.linspace(0.05, 0.95, 91):
-        score = np.mean([f1_score(p.would_answer if p.confidence >= t else None, p.gold) for p in preds])
+    for t in np.linspace(0.02, 0.98, 97):
+        score = np.mean(
+            [f1_score(text if c >= t else None, golds) for c, (text, golds) in zip(confidences, outcomes, strict=True)]
+        )
         if score > best_score:
             best, best_score = float(t), float(score)
     return round(best, 2)
@@ -94,29 +148,44 @@ def main() -> None:
     args = parser.parse_args()
     model = dict(calibration.coefficients())
     with tempfile.TemporaryDirectory(prefix="cstoqa-calibrate-") as tmp:
-        items = load_squad(args.squad, Path(tmp) / "corpus")
-        assistant = Assistant.open(Path(tmp) / "corpus", Path(tmp) / "index")
-        assistant.settings = assistant.settings.model_copy(update={"abstain_threshold": 0.0})
+        root = Path(tmp)
+        items = load_squad(args.squad, root / "corpus")
         groups = sorted({i.group or "" for i in items})
         fit_groups = set(groups[::2])
         fit = [i for i in items if i.group in fit_groups]
         held = [i for i in items if i.group not in fit_groups]
+        load_squad(
+            args.squad,
+            root / "distractors",
+            articles={n for n, g in enumerate(_titles(args.squad)) if g not in fit_groups},
+        )
+        assistant = Assistant.open(root / "corpus", root / "index")
+        distractors = Assistant.open(root / "distractors", root / "distractor-index")
 
-        model["sentence_weights"] = fit_sentence_weights(assistant, fit)
+        asked = ask_all(assistant, fit)
+        answerable = [a for a in asked if a.item.answers]
+        model["sentence_weights"] = fit_sentence_weights(assistant, answerable)
         _save(model)
-        x, y = collect(assistant, fit)
-        bias, coef = _logistic(x, y)
-        model["bias"] = bias
-        model["weights"] = dict(zip(Features.names(), (float(c) for c in coef), strict=True))
+        model["span_weights"] = fit_span_weights(assistant, answerable)
         _save(model)
-        fit_preds = runner.run(assistant, fit, threshold=0.0)
-        model["threshold"] = best_threshold(fit_preds)
-        held_preds = runner.run(assistant, held, threshold=model["threshold"])
-        held_metrics = runner.summarize(held_preds, model["threshold"])
+        model["span_min_score"] = fit_span_min_score(assistant, answerable)
+        _save(model)
+
+        rows, labels, outcomes = confidence_rows(assistant, asked, off_topic=False)
+        off_rows, off_labels, _ = confidence_rows(distractors, ask_all(distractors, fit), off_topic=True)
+        bias, coef = _logistic(np.array(rows + off_rows), np.array(labels + off_labels))
+        model["bias"], model["weights"] = bias, dict(zip(Features.names(), coef, strict=True))
+        _save(model)
+        confidences = [calibration.confidence(Features(*row)) for row in rows]
+        model["threshold"] = best_threshold(confidences, outcomes)
+
+        assistant.settings = assistant.settings.model_copy(update={"abstain_threshold": model["threshold"]})
+        held_metrics = runner.summarize(runner.run(assistant, held), model["threshold"])
     model["fitted_on"] = {
         "file": args.squad.name,
         "fit_articles": sorted(fit_groups),
         "fit_questions": len(fit),
+        "off_topic_questions": len(off_rows),
         "held_out_articles": sorted(set(groups) - fit_groups),
         "held_out_questions": len(held),
         "date": time.strftime("%Y-%m-%d"),
@@ -125,10 +194,16 @@ def main() -> None:
             "overall_f1": held_metrics["overall"]["f1"],
             "answerable_f1": held_metrics["answerable"]["f1"],
             "unanswerable_abstained": held_metrics["unanswerable"]["abstained"],
+            "dense_best_sentence_overall_f1": held_metrics["baselines"]["dense_best_sentence"]["overall"]["f1"],
+            "dense_best_sentence_answerable_f1": held_metrics["baselines"]["dense_best_sentence"]["answerable"]["f1"],
         },
     }
     _save(model)
     print(json.dumps(model, indent=2))
+
+
+def _titles(path: Path) -> list[str]:
+    return [a["title"].replace("_", " ") for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
 
 
 if __name__ == "__main__":

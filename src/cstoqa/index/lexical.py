@@ -24,7 +24,11 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, stemmed tokens: the same analysis for the index, queries and the answerer."""
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False)
+    from cstoqa.analysis import stopwords
+
+    return bm25s.tokenize(
+        texts, stopwords=list(stopwords()), stemmer=_stemmer(), show_progress=False, return_ids=False
+    )
 
 
 def build(texts: list[str]) -> tuple[bm25s.BM25 | None, dict[str, float]]:

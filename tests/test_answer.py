@@ -1,0 +1,152 @@
+"""The answerer: question typing, span candidates, calibration, and answers end to end on three documents."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from cstoqa.answer import calibration
+from cstoqa.answer.calibration import Features, confidence
+from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
+from cstoqa.answer.spans import _coordinations
+from cstoqa.settings import Settings
+from cstoqa.types import Span
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("When was the treaty signed?", AnswerType.DATE),
+        ("In what year did the war end?", AnswerType.DATE),
+        ("How many member states are there?", AnswerType.NUMBER),
+        ("Who founded the company?", AnswerType.PERSON),
+        ("Where is the secretariat located?", AnswerType.PLACE),
+        ("Which countries are observer states?", AnswerType.PLACE),
+        ("What is the capital of France?", AnswerType.PLACE),
+        ("Which organization runs the program?", AnswerType.ORGANIZATION),
+        ("What type of organization is it?", AnswerType.ENTITY),
+        ("What is the main goal of the alliance?", AnswerType.ENTITY),
+        ("Why did the alliance expand?", AnswerType.DESCRIPTION),
+        ("How does the council make decisions?", AnswerType.DESCRIPTION),
+        ("What criticisms have been raised?", AnswerType.DESCRIPTION),
+        ("Explain the funding model", AnswerType.DESCRIPTION),
+    ],
+)
+def test_answer_type(question: str, expected: AnswerType) -> None:
+    assert answer_type(question) is expected
+
+
+def test_plural_ask() -> None:
+    assert is_plural_ask("Which countries are members?")
+    assert is_plural_ask("What are the key aspects?")
+    assert not is_plural_ask("When was it founded?")
+
+
+def test_coordinated_entities_become_one_list_span() -> None:
+    text = "The members are Armenia, Belarus, and Russia today."
+    spans = [
+        Span(start=text.index(name), end=text.index(name) + len(name), label="GPE")
+        for name in ("Armenia", "Belarus", "Russia")
+    ]
+    runs = _coordinations(spans, text, 0)
+    assert [text[s.start : s.end] for s in runs] == ["Armenia, Belarus, and Russia"]
+
+
+def test_spans_not_joined_across_other_words() -> None:
+    text = "Armenia joined first while Russia led."
+    spans = [Span(start=0, end=7, label="GPE"), Span(start=27, end=33, label="GPE")]
+    assert _coordinations(spans, text, 0) == []
+
+
+def test_confidence_is_a_probability_that_rises_with_evidence() -> None:
+    weak = Features(0.1, 0.0, 0.1, 0.8, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    strong = Features(0.8, 1.0, 0.7, 0.0, 1.0, 0.0, 0.0, 1.0, 0.9, 0.0)
+    assert 0.0 <= confidence(weak) < confidence(strong) <= 1.0
+
+
+def test_calibration_file_names_every_feature_and_a_threshold() -> None:
+    model = calibration.coefficients()
+    assert set(model["weights"]) == set(Features.names())
+    assert all(math.isfinite(w) for w in model["weights"].values())
+    assert 0.0 < model["threshold"] < 1.0
+    assert Settings().abstain_threshold == model["threshold"]
+
+
+DOCS = {
+    "acme.txt": "Acme Corporation\n\nAcme Corporation was founded in 1998 in Lyon by Marie Dupont. "
+    "The company makes bicycles and scooters for city riders.\n",
+    "rivers.md": "# Rivers of France\n\nThe Loire is the longest river in France. "
+    "It rises in the Massif Central and flows into the Atlantic Ocean.\n",
+    "birds.html": "<html><head><title>Birds</title></head><body><h1>Migratory birds</h1>"
+    "<p>The Arctic tern migrates farther than any other bird, about 70,000 kilometres a year.</p></body></html>",
+}
+
+
+@pytest.fixture
+def three_docs(tmp_path: Path, fake_embedder):  # type: ignore[no-untyped-def]
+    """Three small documents, annotated with the real spaCy pipeline; embeddings from the fake embedder."""
+    from cstoqa.assistant import Assistant
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return Assistant.open(corpus_dir=corpus, index_dir=tmp_path / "index", settings=Settings(), embedder=fake_embedder)
+
+
+@pytest.fixture
+def answering(three_docs):  # type: ignore[no-untyped-def]
+    """The same assistant with abstention off, to test what it extracts whatever its confidence."""
+    three_docs.settings = three_docs.settings.model_copy(update={"abstain_threshold": 0.0})
+    return three_docs
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "doc_id"),
+    [
+        ("When was Acme Corporation founded?", "1998", "acme.txt"),
+        ("Who founded Acme Corporation?", "Marie Dupont", "acme.txt"),
+        ("How far does the Arctic tern migrate each year?", "about 70,000 kilometres", "birds.html"),
+    ],
+)
+def test_factoid_answer_is_a_cited_span(answering, question: str, answer: str, doc_id: str) -> None:  # type: ignore[no-untyped-def]
+    result = answering.ask(question)
+    assert not result.abstained
+    assert result.text == answer
+    first = result.citations[0]
+    doc = answering.data.documents[doc_id]
+    assert first.doc_id == doc_id
+    assert doc.text[first.start : first.end] == first.quote
+    assert doc.text[first.answer_start : first.answer_end] == answer
+    assert first.start <= first.answer_start < first.answer_end <= first.end
+
+
+def test_descriptive_answer_is_cited_sentences(answering) -> None:  # type: ignore[no-untyped-def]
+    result = answering.ask("Why is the Arctic tern remarkable among birds?")
+    assert not result.abstained
+    assert result.kind == "sentences"
+    assert "migrates farther than any other bird" in (result.text or "")
+    for citation in result.citations:
+        assert answering.data.documents[citation.doc_id].text[citation.start : citation.end] == citation.quote
+        assert citation.quote in (result.text or "")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "Who painted the Mona Lisa?", "How many moons does Jupiter have?"],
+)
+def test_questions_the_sources_do_not_answer_are_abstained(three_docs, question: str) -> None:  # type: ignore[no-untyped-def]
+    result = three_docs.ask(question)
+    assert result.abstained
+    assert result.text is None
+    assert "sources don't say" in result.message
+    assert result.passages, "the closest passages are still shown"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!?", "x" * 100_000, "\x00\x07"])
+def test_bad_questions_give_an_abstention_with_a_reason(three_docs, question: str) -> None:  # type: ignore[no-untyped-def]
+    result = three_docs.ask(question)
+    assert result.abstained and result.text is None
+    assert result.message
