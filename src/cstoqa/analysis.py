@@ -20,12 +20,12 @@ class Word:
 # Broader lists (spaCy's) also drop content words such as "full", "first" or "name".
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing done down during each few for from further had has have having he her
-    here hers herself him himself his how i if in into is it its itself just many may me might more most much must
-    my myself no nor not now of off on once only or other our ours ourselves out over own same shall she should so
-    some such than that the their theirs them themselves then there these they this those through to too under until
-    up upon very was we were what when where which while who whom whose why will with within without would you your
-    yours yourself yourselves""".split()
+    both but by can could did do does doing done down during each few for from further had has have having he
+    her here hers herself him himself his how i if in into is it its itself just many may me might more most
+    much must my myself no nor not now of off on once only or other our ours ourselves out over own same shall
+    she should so some such than that the their theirs them themselves then there these they this those through
+    to too under until up upon very was we were what when where which while who whom whose why will with within
+    without would you your yours yourself yourselves""".split()  # noqa: SIM905
 )
 
 

@@ -29,8 +29,9 @@ LABELS: dict[AnswerType, tuple[frozenset[str], frozenset[str]]] = {
     AnswerType.PLACE: (frozenset({"GPE", "LOC", "FAC"}), frozenset({"NORP", "ORG"})),
     AnswerType.ORGANIZATION: (frozenset({"ORG"}), frozenset({"NORP", "GPE"})),
     AnswerType.ENTITY: (
-        frozenset({"NP", "ORG", "GPE", "LOC", "PERSON", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
-                   "LANGUAGE", "FAC"}),
+        frozenset(
+            {"NP", "ORG", "GPE", "LOC", "PERSON", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "FAC"}
+        ),
         frozenset({"DATE", "CARDINAL"}),
     ),
     AnswerType.DESCRIPTION: (frozenset(), frozenset()),
