@@ -17,6 +17,7 @@ import pytest
 from cstoqa.analysis import words
 from cstoqa.assistant import Assistant
 from cstoqa.settings import Settings
+from cstoqa.types import Answer, Document
 
 DIMENSIONS = 512
 
@@ -151,3 +152,33 @@ def open_assistant(
         return Assistant.open(**kwargs)  # type: ignore[arg-type]
 
     return _open
+
+
+# --- shared by the reliability and security tests ------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface (the only address the tests listen on)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def assert_valid_answer(answer: object, documents: dict[str, Document]) -> None:
+    """An Answer that keeps its promises: abstains with a message or answers with citations that quote the source."""
+    assert isinstance(answer, Answer)
+    assert 0.0 <= answer.confidence <= 1.0
+    assert answer.abstained == (answer.text is None)
+    if answer.abstained:
+        assert answer.kind == "abstain" and answer.message.strip() and answer.citations == []
+    else:
+        assert answer.text and answer.citations
+    for c in answer.citations:
+        text = documents[c.doc_id].text
+        assert 0 <= c.start < c.end <= len(text) and text[c.start : c.end] == c.quote
+        if c.answer_start is not None:
+            assert c.answer_end is not None and 0 <= c.answer_start < c.answer_end <= len(text)
+    for p in answer.passages:
+        assert documents[p.doc_id].text[p.start : p.end] == p.text

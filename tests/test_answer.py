@@ -150,3 +150,12 @@ def test_bad_questions_give_an_abstention_with_a_reason(three_docs, question: st
     result = three_docs.ask(question)
     assert result.abstained and result.text is None
     assert result.message
+
+
+def test_an_overlapping_noun_chunk_does_not_break_a_run_of_entities() -> None:
+    text = "It has three members, namely Armenia, Belarus and Russia."
+    names = ("Armenia", "Belarus", "Russia")
+    ents = [Span(start=text.index(n), end=text.index(n) + len(n), label="GPE") for n in names]
+    namely = Span(start=text.index("namely"), end=text.index("Armenia") + len("Armenia"), label="NP")
+    runs = _coordinations([*ents, namely], text, 0)
+    assert ("Armenia, Belarus and Russia", "GPE") in [(text[s.start : s.end], s.label) for s in runs]

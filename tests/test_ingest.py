@@ -349,7 +349,8 @@ def test_too_large_file_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, "big.txt", "word " * 100)
     found, skipped = sources(tmp_path, Settings(annotate=False, max_file_bytes=100))
     assert found == []
-    assert skipped == [SkippedFile(path="big.txt", reason="too large (500 bytes > 100)")]
+    reason = "too large (500 bytes; the limit is 100 bytes, Settings.max_file_bytes): split it into smaller files"
+    assert skipped == [SkippedFile(path="big.txt", reason=reason)]
 
 
 def test_hidden_files_and_folders_are_ignored(tmp_path: Path, settings: Settings) -> None:

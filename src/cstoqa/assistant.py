@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import unicodedata
 from pathlib import Path
 
 from cstoqa.answer.answerer import abstention, answer_question
 from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
-from cstoqa.errors import CorpusError, IndexMissingError, InvalidQuestionError
+from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, InvalidQuestionError
 from cstoqa.index import builder, store
 from cstoqa.index.store import IndexData
 from cstoqa.retrieval import retrieve
 from cstoqa.settings import Settings
 from cstoqa.types import Answer, IndexReport, Passage
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def displayable(text: str) -> str:
+    """``text`` with lone surrogates (what Python makes of undecodable bytes in argv, or a JSON ``\\ud800``)
+    replaced by U+FFFD, so that an answer echoing it can still be printed and serialised as JSON."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -75,7 +84,13 @@ class Assistant:
         ):
             if not corpus.is_dir():
                 raise CorpusError(f"corpus folder {corpus} does not exist and there is no usable index in {index}")
-            report, data = builder.reindex(corpus, index, settings, embedder)
+            try:
+                report, data = builder.reindex(corpus, index, settings, embedder)
+            except IndexBusyError:
+                if not usable:
+                    raise
+                # Another process is refreshing the index: answer from the one in place, as a reader would.
+                report = None
         assistant = cls(corpus, index, settings, embedder, data if report and data else store.load(index))
         assistant.last_report = report
         return assistant
@@ -105,7 +120,7 @@ class Assistant:
         try:
             text = clean_question(question, self.settings.max_question_chars)
         except InvalidQuestionError as exc:
-            return abstention(question if isinstance(question, str) else "", str(exc), [])
+            return abstention(displayable(question) if isinstance(question, str) else "", str(exc), [])
         data = self._data
         vector = self.embedder.encode([text])[0]
         passages = retrieve(data, text, vector, self.settings, max(self.settings.top_k, self.settings.reader_passages))

@@ -115,6 +115,8 @@ def main() -> None:
         app()
     except CstoqaError as exc:
         _fail(str(exc))
+    except OSError as exc:  # a folder that is a file, a full disk, no permission: the system's words, no traceback
+        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

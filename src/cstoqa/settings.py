@@ -37,7 +37,11 @@ class Settings(BaseModel):
     boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
     annotate: bool = Field(default=True, description="Run NER and noun chunks at index time.")
     approximate_above: int = Field(default=200_000, gt=0, description="Chunks above which FAISS uses HNSW.")
-    max_file_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_file_bytes: int = Field(
+        default=16 * 2**20,
+        gt=0,
+        description="Larger files are skipped with a reason: 16 MB of text is ~2.5M words, ~1 GB of RAM to index.",
+    )
 
     top_k: int = Field(default=5, gt=0, description="Passages shown with an answer.")
     reader_passages: int = Field(default=8, gt=0, description="Passages whose sentences the answerer reads.")

@@ -72,25 +72,27 @@ def type_match(span: Span, text: str, kind: AnswerType) -> float:
 
 
 def _coordinations(spans: list[Span], sentence_text: str, offset: int) -> list[Span]:
-    """Runs of two or more spans joined by commas and/or "and" become one list span."""
-    ordered = sorted({(s.start, s.end): s for s in spans}.values(), key=lambda s: (s.start, -s.end))
-    firsts: list[Span] = []
-    for span in ordered:
-        if firsts and span.start < firsts[-1].end:
-            continue
-        firsts.append(span)
+    """Runs of two or more spans joined by commas and/or "and" become one list span.
+
+    Entities and noun chunks are chained separately, so a noun chunk such as "namely Armenia" cannot
+    break a run of country names; an entity run keeps the first entity's label.
+    """
     runs: list[Span] = []
-    i = 0
-    while i < len(firsts):
-        j = i
-        while j + 1 < len(firsts):
-            gap = sentence_text[firsts[j].end - offset : firsts[j + 1].start - offset]
-            if not _COORDINATION.match(gap) or (firsts[j + 1].label == "NP") != (firsts[i].label == "NP"):
-                break
-            j += 1
-        if j > i:
-            runs.append(Span(start=firsts[i].start, end=firsts[j].end, label=firsts[i].label))
-        i = j + 1
+    for group in ([s for s in spans if s.label != "NP"], [s for s in spans if s.label == "NP"]):
+        items: list[Span] = []
+        for span in sorted(group, key=lambda s: (s.start, -s.end)):
+            if not items or span.start >= items[-1].end:
+                items.append(span)
+        i = 0
+        while i < len(items):
+            j = i
+            while j + 1 < len(items) and _COORDINATION.match(
+                sentence_text[items[j].end - offset : items[j + 1].start - offset]
+            ):
+                j += 1
+            if j > i:
+                runs.append(Span(start=items[i].start, end=items[j].end, label=items[i].label))
+            i = j + 1
     return runs
 
 
@@ -157,8 +159,27 @@ def span_candidates(
 def choose_span(
     ranked: list[ScoredSentence], question_stems: set[str], kind: AnswerType, plural: bool, typed_only: bool = False
 ) -> SpanChoice | None:
-    """The best-scoring candidate; with ``typed_only``, the best whose label can answer the type."""
-    candidates = [
-        c for c in span_candidates(ranked, question_stems, kind, plural) if c.features.typed or not typed_only
-    ]
-    return max(candidates, key=lambda c: c.score) if candidates else None
+    """The best-scoring candidate.
+
+    With ``typed_only`` only candidates whose label answers the type compete, and a weak label match only
+    when no full one exists. A question asking for several items gets the whole coordinated run
+    ("Afghanistan and Serbia") that contains the best single item.
+    """
+    candidates = span_candidates(ranked, question_stems, kind, plural)
+    if typed_only:
+        strongest = max((c.features.typed for c in candidates), default=0.0)
+        candidates = [c for c in candidates if strongest and c.features.typed == strongest]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda c: c.score)
+    if plural:
+        runs = [
+            c
+            for c in candidates
+            if c.features.list_for_plural
+            and c.sentence is best.sentence
+            and c.start <= best.start
+            and best.end <= c.end
+        ]
+        best = max(runs, key=lambda c: c.end - c.start, default=best)
+    return best

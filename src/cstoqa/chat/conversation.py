@@ -17,8 +17,9 @@ and correct it. The method:
    "these members" → "the CSTO members"); an elliptical question repeats the previous question with its
    subject swapped for the new one; a question too short to stand alone gets "(the CSTO)" appended.
 
-A question that already names the subject is left as it is, and so is one longer than 500 characters, and
-every question while no earlier question names a subject. The rule is deliberately shallow (no parser, no
+A question that already names the subject is left as it is, and so is one longer than 500 characters or
+without a single word (so that the reply says what is wrong with it), and every question while no earlier
+question names a subject. The rule is deliberately shallow (no parser, no
 coreference model): it is fast, it cannot invent content, and the "Interpreted as" line shows when it
 guessed wrong.
 """
@@ -219,7 +220,7 @@ def resolve(question: str, previous: Sequence[str]) -> Resolution:
         if subject:
             source = earlier
             break
-    if not subject or not text:
+    if not subject or not any(ch.isalnum() for ch in text):  # no words: asked as typed, so the reply says so
         return Resolution(question, question, None)
 
     ellipsis = _ELLIPSIS.match(text)

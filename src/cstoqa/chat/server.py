@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from cstoqa.assistant import Assistant
+from cstoqa.assistant import Assistant, displayable
 from cstoqa.chat import render
 from cstoqa.chat.conversation import resolve
 from cstoqa.chat.feedback import FeedbackLog, answer_summary, vote_name
@@ -118,7 +118,7 @@ class ChatHandlers:
         self, message: str, history: list[dict[str, Any]] | None, turns: list[dict[str, Any]] | None
     ) -> tuple[str, list[dict[str, Any]], str | Any, list[dict[str, Any]]]:
         history, turns = list(history or []), list(turns or [])
-        question = " ".join((message or "").split())
+        question = " ".join(displayable(message or "").split())
         if not question:
             return "", history, gr.skip(), turns
         asked, answer, reply = self.answer(question, [t["asked"] for t in turns])
@@ -176,9 +176,9 @@ class ChatHandlers:
         secretariat?". Returns a dict: text, abstained, confidence, kind, message, interpreted_as,
         citations (doc_id, title, section, start, end, quote, answer_start, answer_end) and passages.
         """
-        question = question if isinstance(question, str) else ""
-        previous = [previous_question] if isinstance(previous_question, str) and previous_question.strip() else []
-        resolution = resolve(" ".join(question.split()), previous)
+        question = displayable(question) if isinstance(question, str) else ""
+        previous = [displayable(previous_question)] if isinstance(previous_question, str) else []
+        resolution = resolve(question, previous)
         try:
             answer = self.assistant.ask(resolution.question)
         except CstoqaError as exc:

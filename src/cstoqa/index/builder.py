@@ -90,7 +90,7 @@ def _reindex_locked(
     try:
         manifest = store.read_manifest(index_dir)
         if not rebuild and compatible(manifest, settings) is None and is_current(manifest, sources):
-            store.check_sizes(index_dir, manifest)
+            store.verify(index_dir, manifest)
             return _unchanged_report(manifest, skipped), None
     except (IndexMissingError, IndexCorruptError):
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,17 +42,48 @@ def iter_sources(corpus_dir: Path, settings: Settings, skipped: list[SkippedFile
                 skipped.append(SkippedFile(path=doc_id, reason=f"unsupported file type {path.suffix or '(none)'}"))
                 continue
             try:
-                size = path.stat().st_size
-                if size > settings.max_file_bytes:
-                    skipped.append(
-                        SkippedFile(path=doc_id, reason=f"too large ({size} bytes > {settings.max_file_bytes})")
-                    )
-                    continue
-                data = path.read_bytes()
+                data = read_bounded(path, settings.max_file_bytes)
+            except FileNotFoundError:
+                gone = "broken symlink" if path.is_symlink() else "deleted while indexing"
+                skipped.append(SkippedFile(path=doc_id, reason=f"unreadable ({gone})"))
+                continue
             except OSError as exc:
                 skipped.append(SkippedFile(path=doc_id, reason=f"unreadable ({exc.strerror or exc})"))
                 continue
+            except CorpusError as exc:
+                skipped.append(SkippedFile(path=doc_id, reason=str(exc)))
+                continue
             yield SourceFile(doc_id=doc_id, path=path, content_hash=hashlib.sha256(data).hexdigest(), data=data)
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 2**20 else f"{n / 2**20:.1f} MB"
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, never more than ``limit`` of them in memory; CorpusError says why a file is refused.
+
+    The file is opened without blocking and checked to be a regular file, so a named pipe or a device that
+    found its way into the corpus cannot hang or flood a reindex; a file that grows past the limit while it
+    is read is refused like one that was too large to begin with.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError("not a regular file")
+        data = b""
+        if info.st_size <= limit:
+            data = fh.read(info.st_size + 1)  # sized to the file; a byte more means it is still growing
+            if len(data) > info.st_size:
+                data += fh.read(limit + 1 - len(data))
+    if info.st_size > limit or len(data) > limit:
+        size = max(info.st_size, len(data))
+        raise CorpusError(
+            f"too large ({_size(size)}; the limit is {_size(limit)}, Settings.max_file_bytes): "
+            "split it into smaller files"
+        )
+    return data
 
 
 def load_document(source: SourceFile, settings: Settings) -> Document:

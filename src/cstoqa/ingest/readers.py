@@ -6,6 +6,7 @@ stage detects heading-like lines instead.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -119,7 +120,7 @@ _HTML_DROP = [
 
 def read_html(text: str) -> Extracted:
     """Readable text, one paragraph per block element; inline markup joins without adding spaces."""
-    from bs4 import BeautifulSoup, NavigableString, Tag
+    from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
 
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
@@ -135,21 +136,23 @@ def read_html(text: str) -> Extracted:
         if block:
             blocks.append((block, level))
 
-    def walk(node: Tag) -> None:
-        for child in node.children:
-            if isinstance(child, Tag):
-                if child.name == "br":
-                    pending.append("\n")
-                elif child.name in _HTML_BLOCK:
-                    flush()
-                    walk(child)
-                    flush(int(child.name[1]) if re.fullmatch(r"h[1-6]", child.name) else None)
-                else:
-                    walk(child)
-            elif type(child) is NavigableString:
-                pending.append(str(child))
-
-    walk(soup)
+    # Depth first in document order with an explicit stack: a page nested thousands of tags deep must not
+    # exhaust Python's recursion limit. An int or None on the stack closes a block (its heading level, if any).
+    stack: list[PageElement | int | None] = list(reversed(soup.contents))
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, int):
+            flush(item)
+        elif isinstance(item, Tag):
+            if item.name == "br":
+                pending.append("\n")
+                continue
+            if item.name in _HTML_BLOCK:
+                flush()
+                stack.append(int(item.name[1]) if re.fullmatch(r"h[1-6]", item.name) else None)
+            stack.extend(reversed(item.contents))
+        elif type(item) is NavigableString:
+            pending.append(str(item))
     flush()
     if page_title and not any(level == 1 for _, level in blocks):
         blocks.insert(0, (page_title, 1))
@@ -161,11 +164,12 @@ def read_html(text: str) -> Extracted:
     return Extracted(text="\n\n".join(block for block, _ in blocks), headings=headings)
 
 
-def read_pdf(path: Path) -> Extracted:
+def read_pdf(data: bytes) -> Extracted:
+    """Parse the bytes already read (and hashed), not the file again: it may have changed or gone since."""
     from pypdf import PdfReader
 
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise CorpusError("encrypted PDF")
         pages = [page.extract_text() or "" for page in reader.pages]
@@ -180,7 +184,7 @@ def read_pdf(path: Path) -> Extracted:
 def read_file(path: Path, data: bytes) -> Extracted:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        return read_pdf(path)
+        return read_pdf(data)
     text = decode(data)
     if suffix in (".md", ".markdown"):
         return read_markdown(text)

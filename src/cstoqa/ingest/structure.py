@@ -8,6 +8,7 @@ after a blank line and followed by body text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from cstoqa.ingest.boilerplate import BoilerplateFilter
@@ -55,7 +56,8 @@ def _is_body(line: Line, max_words: int) -> bool:
     return len(words) > max_words or line.text.rstrip().endswith(_CLOSING_PUNCT) or bool(LIST_ITEM.match(line.text))
 
 
-def _looks_like_heading(lines: list[Line], i: int, max_words: int) -> bool:
+def _looks_like_heading(lines: list[Line], i: int, following: Line | None, max_words: int) -> bool:
+    """``following`` is the next non-blank line after ``lines[i]``, if any."""
     text = lines[i].text.strip()
     words = text.split()
     if not words or len(words) > max_words or text.endswith(_CLOSING_PUNCT) or LIST_ITEM.match(lines[i].text):
@@ -64,8 +66,28 @@ def _looks_like_heading(lines: list[Line], i: int, max_words: int) -> bool:
         return False
     if i > 0 and not lines[i - 1].blank:
         return False
-    following = next((line for line in lines[i + 1 :] if not line.blank), None)
     return following is not None and _is_body(following, max_words)
+
+
+def _detected_headings(lines: list[Line], max_words: int) -> set[int]:
+    """Heading-like lines, in one backward pass: a file of many short lines must not cost quadratic time."""
+    found: set[int] = set()
+    following: Line | None = None
+    for i in range(len(lines) - 1, -1, -1):
+        if _looks_like_heading(lines, i, following, max_words):
+            found.add(i)
+        if not lines[i].blank:
+            following = lines[i]
+    return found
+
+
+def _marked_headings(lines: list[Line], headings: list[Heading]) -> dict[int, tuple[int, int]]:
+    """Line number → the first heading span that starts on it (a span may start on the line's newline)."""
+    starts = [line.start for line in lines]
+    found: dict[int, tuple[int, int]] = {}
+    for h in headings:
+        found.setdefault(bisect_right(starts, h.start) - 1, (h.start, h.end))
+    return found
 
 
 def find_sections(
@@ -78,13 +100,13 @@ def find_sections(
     """Return the sections (each with its paragraphs) and the document title."""
     kept = [_drop_noise(line, boilerplate) for line in split_lines(text)]
     if headings is None:
-        heading_lines = {i for i in range(len(kept)) if _looks_like_heading(kept, i, max_heading_words)}
-        heading_spans = [kept[i].stripped_span for i in sorted(heading_lines)]
+        heading_at = {i: kept[i].stripped_span for i in sorted(_detected_headings(kept, max_heading_words))}
+        first = next(iter(heading_at.values()), None)
     else:
-        heading_spans = [(h.start, h.end) for h in headings]
-        heading_lines = {i for i, ln in enumerate(kept) if any(ln.start <= s < ln.end + 1 for s, _ in heading_spans)}
+        heading_at = _marked_headings(kept, headings)
+        first = (headings[0].start, headings[0].end) if headings else None
 
-    title = text[heading_spans[0][0] : heading_spans[0][1]].strip() if heading_spans else default_title
+    title = text[first[0] : first[1]].strip() if first else default_title
     sections: list[Section] = []
     current_title = title
     current: list[tuple[int, int]] = []
@@ -99,12 +121,12 @@ def find_sections(
     para_end = 0
     for i, line in enumerate(kept):
         starts_item = bool(LIST_ITEM.match(line.text))
-        if para_start is not None and (line.blank or i in heading_lines or starts_item):
+        if para_start is not None and (line.blank or i in heading_at or starts_item):
             current.append((para_start, para_end))
             para_start = None
-        if i in heading_lines:
+        if i in heading_at:
             close()
-            start, end = next((s, e) for s, e in heading_spans if line.start <= s <= line.end)
+            start, end = heading_at[i]
             current_title, current = " ".join(text[start:end].split()), []
         elif not line.blank:
             start, end = line.stripped_span
