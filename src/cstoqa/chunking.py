@@ -102,3 +102,9 @@ def _group(ids: list[int], words: list[int], target: int, overlap: int) -> list[
 def embedding_text(chunk: Chunk) -> str:
     """What is embedded and BM25-indexed: the section title gives body text the heading's context."""
     return f"{chunk.section}\n{chunk.text}"
+
+
+def sentence_embedding_text(sentence: Sentence) -> str:
+    """A sentence embedded with its section title, so "Established in 2002, the organization …" under
+    "Overview of the CSTO" is still about the CSTO."""
+    return f"{sentence.section}: {sentence.text}"

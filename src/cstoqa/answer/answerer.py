@@ -99,7 +99,7 @@ def decide(question: str, query_vector: np.ndarray, passages: list[Passage], dat
         overlap=lead.overlap,
         passage_cosine=max((p.dense_score or 0.0) for p in passages),
         unknown_words=_unknown_share(question_stems, data),
-        typed_span=float(bool(span and span.typed)),
+        typed_span=float(kind in SPECIFIC_TYPES and span is not None),
         type_missing=float(kind in SPECIFIC_TYPES and span is None),
         descriptive=float(kind is AnswerType.DESCRIPTION),
         proximity=span.proximity if span else 0.0,

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from cstoqa import __version__
 from cstoqa.annotate import annotate
-from cstoqa.chunking import chunk_document, embedding_text
+from cstoqa.chunking import chunk_document, embedding_text, sentence_embedding_text
 from cstoqa.embedding import Embedder
 from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError
 from cstoqa.index import dense, lexical, store
@@ -184,7 +184,9 @@ def _assemble(
         documents[doc.doc_id] = doc
     if new_chunks:
         chunk_rows.append(_encode(embedder, [embedding_text(c) for c in new_chunks], "embedding chunks"))
-        sentence_rows.append(_encode(embedder, [s.text for s in new_sentences], "embedding sentences"))
+        sentence_rows.append(
+            _encode(embedder, [sentence_embedding_text(s) for s in new_sentences], "embedding sentences")
+        )
     chunks += new_chunks
     sentences += new_sentences
     report.chunks_embedded = len(new_chunks)
