@@ -18,7 +18,7 @@ import pytest
 
 from conftest import FakeEmbedder
 from cstoqa.assistant import Assistant
-from cstoqa.chunking import embedding_text
+from cstoqa.chunking import embedding_text, sentence_embedding_text
 from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError
 from cstoqa.index import builder, store
 from cstoqa.index.store import FORMAT_VERSION, IndexData
@@ -55,7 +55,7 @@ def assert_consistent(data: IndexData, embedder: FakeEmbedder) -> None:
             assert sentence.doc_id == chunk.doc_id
             assert chunk.start <= sentence.start <= sentence.end <= chunk.end
     for sentence, row in zip(data.sentences, data.sentence_vectors, strict=True):
-        np.testing.assert_allclose(row, embedder.vector(sentence.text), atol=1e-6)
+        np.testing.assert_allclose(row, embedder.vector(sentence_embedding_text(sentence)), atol=1e-6)
 
 
 @pytest.fixture
