@@ -55,10 +55,6 @@ class SpanChoice:
     score: float
 
     @property
-    def typed(self) -> bool:
-        return bool(self.features.typed)
-
-    @property
     def proximity(self) -> float:
         return self.features.proximity
 
