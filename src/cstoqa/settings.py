@@ -36,7 +36,9 @@ class Settings(BaseModel):
     max_heading_words: int = Field(default=14, gt=0)
     boilerplate: list[str] = Field(default_factory=lambda: list(DEFAULT_BOILERPLATE))
     annotate: bool = Field(default=True, description="Run NER and noun chunks at index time.")
-    approximate_above: int = Field(default=200_000, gt=0, description="Chunks above which FAISS uses HNSW.")
+    approximate_above: int = Field(
+        default=50_000, gt=0, description="Chunks above which FAISS uses HNSW: exact search costs 12.6 ms at 100k."
+    )
     max_file_bytes: int = Field(
         default=16 * 2**20,
         gt=0,
