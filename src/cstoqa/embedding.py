@@ -61,6 +61,9 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 import torch
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI or server log
 
                 self._batch_threads = torch.get_num_threads()
                 self._model = SentenceTransformer(_bundled_model_path(self.name), device="cpu")
