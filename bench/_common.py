@@ -280,6 +280,35 @@ def stubbed_searches(dense_hits: list[Any], lexical_hits: list[Any]) -> Iterator
         dense.search, lexical.search = real_dense, real_lexical  # type: ignore[assignment]
 
 
+@contextmanager
+def forced_torch_threads(embedder: Any, n: int) -> Iterator[None]:
+    """Run the embedder on exactly ``n`` torch threads, whatever its own policy.
+
+    SentenceTransformerEmbedder now picks threads per call (1 for a few texts, torch's default for batches), so
+    a comparison of thread counts must override that policy: every encode then uses ``n``.
+    """
+    import torch
+
+    from cstoqa import embedding
+
+    saved_small = getattr(embedding, "SMALL_BATCH", None)
+    saved_batch = getattr(embedder, "_batch_threads", None)
+    before = torch.get_num_threads()
+    if saved_small is not None:
+        embedding.SMALL_BATCH = -1  # type: ignore[attr-defined]
+    if saved_batch is not None:
+        embedder._batch_threads = n
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if saved_small is not None:
+            embedding.SMALL_BATCH = saved_small  # type: ignore[attr-defined]
+        if saved_batch is not None:
+            embedder._batch_threads = saved_batch
+        torch.set_num_threads(before)
+
+
 def verdict(value: float | None, target: float, lower_is_better: bool = True) -> str:
     if value is None:
         return "not measured"
