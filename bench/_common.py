@@ -267,17 +267,20 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def stubbed_searches(dense_hits: list[Any], lexical_hits: list[Any]) -> Iterator[None]:
+def stubbed_searches(dense_hits: list[Any], lexical_hits: list[Any], sentence_rows: list[int]) -> Iterator[None]:
     """Make retrieval.retrieve reuse hits already computed, so that timing it times the fusion code only."""
+    from cstoqa import retrieval
     from cstoqa.index import dense, lexical
 
-    real_dense, real_lexical = dense.search, lexical.search
+    real_dense, real_lexical, real_sentences = dense.search, lexical.search, retrieval.sentence_ranking
     dense.search = lambda *a, **k: dense_hits  # type: ignore[assignment]
     lexical.search = lambda *a, **k: lexical_hits  # type: ignore[assignment]
+    retrieval.sentence_ranking = lambda *a, **k: sentence_rows  # type: ignore[assignment]
     try:
         yield
     finally:
         dense.search, lexical.search = real_dense, real_lexical  # type: ignore[assignment]
+        retrieval.sentence_ranking = real_sentences  # type: ignore[assignment]
 
 
 @contextmanager

@@ -45,7 +45,7 @@ from _common import (
 )
 from _prototypes import all_query_prototypes, new_words_cache
 
-STAGES = ("clean", "encode", "dense", "bm25", "fusion", "answer")
+STAGES = ("clean", "encode", "dense", "sentences", "bm25", "fusion", "answer")
 
 
 def staged_ask(question: str, assistant: Any) -> tuple[dict[str, float], Any]:
@@ -53,7 +53,7 @@ def staged_ask(question: str, assistant: Any) -> tuple[dict[str, float], Any]:
     from cstoqa.answer.answerer import answer_question
     from cstoqa.assistant import clean_question
     from cstoqa.index import dense, lexical
-    from cstoqa.retrieval import retrieve
+    from cstoqa.retrieval import retrieve, sentence_ranking
 
     data, settings = assistant.data, assistant.settings
     top_k = max(settings.top_k, settings.reader_passages)
@@ -64,9 +64,11 @@ def staged_ask(question: str, assistant: Any) -> tuple[dict[str, float], Any]:
     t2 = time.perf_counter()
     dense_hits = dense.search(data.dense_index, vector, settings.candidates)
     t3 = time.perf_counter()
+    sentence_rows = sentence_ranking(data, vector, settings)
+    t3b = time.perf_counter()
     lexical_hits = lexical.search(data.bm25, len(data.chunks), text, settings.candidates)
     t4 = time.perf_counter()
-    with stubbed_searches(dense_hits, lexical_hits):
+    with stubbed_searches(dense_hits, lexical_hits, sentence_rows):
         t4b = time.perf_counter()
         passages = retrieve(data, text, vector, settings, top_k)
         t5 = time.perf_counter()
@@ -76,7 +78,8 @@ def staged_ask(question: str, assistant: Any) -> tuple[dict[str, float], Any]:
         "clean": t1 - t0,
         "encode": t2 - t1,
         "dense": t3 - t2,
-        "bm25": t4 - t3,
+        "sentences": t3b - t3,
+        "bm25": t4 - t3b,
         "fusion": t5 - t4b,
         "answer": t6 - t5,
     }

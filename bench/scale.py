@@ -221,7 +221,7 @@ def measure_size(
     from cstoqa.chunking import embedding_text
     from cstoqa.index import dense, lexical
     from cstoqa.index.store import IndexData
-    from cstoqa.retrieval import retrieve
+    from cstoqa.retrieval import retrieve, sentence_ranking
     from cstoqa.settings import Settings
 
     settings = Settings()
@@ -261,6 +261,7 @@ def measure_size(
         chunk_vectors=vectors,
         sentence_vectors=pool_vectors,
         dense_index=flat,
+        sentence_index=dense.build(pool_vectors, len(pool_vectors) + 1),
         bm25=bm25,
         idf=idf,
     )
@@ -275,6 +276,7 @@ def measure_size(
             "dense_hnsw_1thread",
             "bm25",
             "bm25_inline",
+            "sentences",
             "fusion",
             "answer",
             "answer_proposed",
@@ -310,7 +312,10 @@ def measure_size(
             inline = lexical.search(bm25, n, q, settings.candidates)
             stages["bm25_inline"].append((time.perf_counter() - t) * 1000)
         mismatches["bm25"] += inline != lexical_hits
-        with stubbed_searches(dense_hits, lexical_hits):
+        t = time.perf_counter()
+        sentence_rows = sentence_ranking(data, vector, settings)
+        stages["sentences"].append((time.perf_counter() - t) * 1000)
+        with stubbed_searches(dense_hits, lexical_hits, sentence_rows):
             t = time.perf_counter()
             passages = retrieve(data, q, vector, settings, k_read)
             stages["fusion"].append((time.perf_counter() - t) * 1000)

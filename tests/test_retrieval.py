@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from cstoqa.assistant import Assistant
+from cstoqa.chunking import sentence_embedding_text
 from cstoqa.errors import InvalidQuestionError
-from cstoqa.retrieval import reciprocal_rank_fusion, retrieve
+from cstoqa.retrieval import reciprocal_rank_fusion, retrieve, sentence_ranking
 from cstoqa.settings import Settings
 
 # --- reciprocal rank fusion -------------------------------------------------------------------------
@@ -88,7 +89,7 @@ def test_hybrid_search_ranks_the_right_passage_first(
     assert top.dense_score is not None and 0 < top.dense_score <= 1.0001
     assert top.lexical_score is not None and top.lexical_score > 0
     s = assistant.settings
-    assert top.score == pytest.approx((s.dense_weight + s.lexical_weight) / (s.rrf_k + 1))
+    assert top.score == pytest.approx((s.dense_weight + s.lexical_weight + s.sentence_weight) / (s.rrf_k + 1))
 
 
 def test_search_results_are_sorted_and_offsets_exact(open_assistant: Callable[..., Assistant]) -> None:
@@ -116,7 +117,7 @@ def test_stop_word_question_uses_dense_retrieval_only(open_assistant: Callable[.
 
 def test_lexical_weight_zero_ignores_bm25_order(open_assistant: Callable[..., Assistant], fake_embedder) -> None:
     assistant = open_assistant()
-    dense_only = Settings(annotate=False, lexical_weight=0.0)
+    dense_only = Settings(annotate=False, lexical_weight=0.0, sentence_weight=0.0)
     question = "Where is the secretariat located?"
     passages = retrieve(assistant.data, question, fake_embedder.encode([question])[0], dense_only, top_k=3)
     dense_ranks = [p.dense_rank for p in passages]
@@ -147,3 +148,15 @@ def test_bad_top_k_is_rejected(open_assistant: Callable[..., Assistant]) -> None
 def test_top_k_zero_is_rejected(open_assistant: Callable[..., Assistant]) -> None:
     with pytest.raises(InvalidQuestionError, match="top_k must be at least 1, got 0"):
         open_assistant().search("treaty", top_k=0)
+
+
+def test_sentence_hits_vote_for_the_chunk_that_holds_them(
+    open_assistant: Callable[..., Assistant], fake_embedder
+) -> None:  # type: ignore[no-untyped-def]
+    data = open_assistant().data
+    sid = len(data.sentences) // 2
+    vector = fake_embedder.encode([sentence_embedding_text(data.sentences[sid])])[0]
+    ranking = sentence_ranking(data, vector, Settings(annotate=False))
+    assert len(ranking) == len(set(ranking)), "each chunk once"
+    assert ranking[0] == data.sentence_chunk[sid]
+    assert sid in data.chunks[ranking[0]].sentence_ids

@@ -1,5 +1,8 @@
 """Stage 4: hybrid retrieval — dense (FAISS) and lexical (BM25) lists fused by reciprocal rank fusion.
 
+Three lists: chunks by cosine, chunks by BM25, and chunks in the order of their best sentence by cosine.
+The sentence list finds a paraphrased question's passage when one sentence says it among many that don't.
+
 RRF scores a chunk by sum_i w_i / (k + rank_i) over the retrievers that returned it, with k = 60 as in
 Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual Rank
 Learning Methods", SIGIR 2009. It needs no score calibration between BM25 and cosine similarity.
@@ -28,12 +31,22 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
+def sentence_ranking(data: IndexData, query_vector: np.ndarray, settings: Settings) -> list[int]:
+    """Chunk rows ordered by their best-matching sentence, each chunk once."""
+    rows = (data.sentence_chunk[sid] for sid, _ in dense.search(data.sentence_index, query_vector, settings.candidates))
+    return list(dict.fromkeys(row for row in rows if row >= 0))
+
+
 def retrieve(data: IndexData, question: str, query_vector: np.ndarray, settings: Settings, top_k: int) -> list[Passage]:
     dense_hits = dense.search(data.dense_index, query_vector, settings.candidates)
     lexical_hits = lexical.search(data.bm25, len(data.chunks), question, settings.candidates)
     fused = reciprocal_rank_fusion(
-        [[row for row, _ in dense_hits], [row for row, _ in lexical_hits]],
-        [settings.dense_weight, settings.lexical_weight],
+        [
+            [row for row, _ in dense_hits],
+            [row for row, _ in lexical_hits],
+            sentence_ranking(data, query_vector, settings),
+        ],
+        [settings.dense_weight, settings.lexical_weight, settings.sentence_weight],
         settings.rrf_k,
     )
     dense_at = {row: (rank, score) for rank, (row, score) in enumerate(dense_hits, start=1)}

@@ -50,6 +50,9 @@ class Settings(BaseModel):
     candidates: int = Field(default=40, gt=0, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, gt=0)
     dense_weight: float = Field(default=1.0, ge=0.0)
+    sentence_weight: float = Field(
+        default=1.0, ge=0.0, description="Dense hits on single sentences vote for their passage (paraphrases)."
+    )
     lexical_weight: float = Field(default=2.0, ge=0.0, description="BM25 counts double: best MRR on SQuAD fit split.")
     abstain_threshold: float = Field(
         default_factory=lambda: float(coefficients()["threshold"]),

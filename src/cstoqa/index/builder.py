@@ -230,6 +230,7 @@ def _assemble(
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
         dense_index=index,
+        sentence_index=dense.build(sentence_vectors, settings.approximate_above),
         bm25=bm25,
         idf=idf,
     )

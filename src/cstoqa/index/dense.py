@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faiss
@@ -13,6 +14,8 @@ HNSW_EF_SEARCH = 96
 
 
 def build(vectors: np.ndarray, approximate_above: int) -> faiss.Index:
+    """Built on every core; ``search`` then goes back to one thread."""
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
     index: faiss.Index
     if len(vectors) > approximate_above:
@@ -42,7 +45,12 @@ def load(path: Path) -> faiss.Index:
 
 
 def search(index: faiss.Index, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """(row, cosine) pairs, best first."""
+    """(row, cosine) pairs, best first.
+
+    One OpenMP thread: for a single query FAISS's thread team costs more than it saves, and on a
+    busy machine it waits for the other core (bench/README.md, scale).
+    """
+    faiss.omp_set_num_threads(1)
     k = min(k, index.ntotal)
     if k <= 0:
         return []

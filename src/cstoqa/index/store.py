@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import bm25s
     import faiss
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CURRENT = "current"
 MANIFEST = "manifest.json"
 FILES = (
@@ -38,6 +38,7 @@ FILES = (
     "chunk_vectors.npy",
     "sentence_vectors.npy",
     "dense.faiss",
+    "sentences.faiss",
     "idf.json",
 )
 
@@ -53,10 +54,20 @@ class IndexData:
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
     dense_index: faiss.Index
+    sentence_index: faiss.Index
     bm25: bm25s.BM25 | None
     idf: dict[str, float]
     path: Path | None = None
     loaded_at: float = field(default_factory=time.time)
+    sentence_chunk: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """The first chunk holding each sentence, so a sentence hit can vote for a passage."""
+        first: dict[int, int] = {}
+        for row, chunk in enumerate(self.chunks):
+            for sid in chunk.sentence_ids:
+                first.setdefault(sid, row)
+        self.sentence_chunk = [first.get(sid, -1) for sid in range(len(self.sentences))]
 
 
 def _write_jsonl(path: Path, rows: list[Any]) -> None:
@@ -99,6 +110,7 @@ def save(data: IndexData, index_dir: Path) -> Path:
     np.save(tmp / "chunk_vectors.npy", data.chunk_vectors)
     np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
     dense.save(data.dense_index, tmp / "dense.faiss")
+    dense.save(data.sentence_index, tmp / "sentences.faiss")
     (tmp / "idf.json").write_text(json.dumps(data.idf), encoding="utf-8")
     if data.bm25 is not None:
         lexical.save(data.bm25, tmp / "bm25")
@@ -200,6 +212,7 @@ def load(index_dir: Path) -> IndexData:
         chunk_vectors = np.load(folder / "chunk_vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
         dense_index = dense.load(folder / "dense.faiss")
+        sentence_index = dense.load(folder / "sentences.faiss")
         idf = json.loads((folder / "idf.json").read_text(encoding="utf-8"))
         bm25 = lexical.load(folder / "bm25") if (folder / "bm25").is_dir() else None
     except Exception as exc:  # any parse failure of a checksummed file means damage we cannot repair
@@ -208,6 +221,7 @@ def load(index_dir: Path) -> IndexData:
         len(chunk_vectors) != len(chunks)
         or len(sentence_vectors) != len(sentences)
         or dense_index.ntotal != len(chunks)
+        or sentence_index.ntotal != len(sentences)
     ):
         raise IndexCorruptError(index_dir, "row counts of chunks and vectors disagree")
     return IndexData(
@@ -218,6 +232,7 @@ def load(index_dir: Path) -> IndexData:
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
         dense_index=dense_index,
+        sentence_index=sentence_index,
         bm25=bm25,
         idf=idf,
         path=folder,
