@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from cstoqa.analysis import words
 from cstoqa.answer import calibration
 from cstoqa.answer.calibration import Features, confidence
 from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
-from cstoqa.answer.spans import _coordinations
+from cstoqa.answer.sentence_scoring import typed
+from cstoqa.answer.spans import _antecedent, _coordinations, _near, _repeated
+from cstoqa.evaluation.calibrate import best_threshold
 from cstoqa.settings import Settings
-from cstoqa.types import Span
+from cstoqa.types import Sentence, Span
 
 
 @pytest.mark.parametrize(
@@ -42,6 +45,11 @@ def test_plural_ask() -> None:
     assert is_plural_ask("Which countries are members?")
     assert is_plural_ask("What are the key aspects?")
     assert not is_plural_ask("When was it founded?")
+    assert is_plural_ask("Which security threats was it set up to meet?")
+    assert is_plural_ask("List the founding members.")
+    assert not is_plural_ask("What is the highest decision-making body?")
+    assert not is_plural_ask("What type of organization is it?")
+    assert not is_plural_ask("Which status does Serbia have?")
 
 
 def test_coordinated_entities_become_one_list_span() -> None:
@@ -61,8 +69,8 @@ def test_spans_not_joined_across_other_words() -> None:
 
 
 def test_confidence_is_a_probability_that_rises_with_evidence() -> None:
-    weak = Features(0.1, 0.0, 0.1, 0.8, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-    strong = Features(0.8, 1.0, 0.7, 0.0, 1.0, 0.0, 0.0, 1.0, 0.9, 0.0)
+    weak = Features(0.1, 0.0, 0.1, 0.8, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0)
+    strong = Features(0.8, 1.0, 0.7, 0.0, 1.0, 0.0, 0.0, 1.0, 0.9, 0.0, 0.0)
     assert 0.0 <= confidence(weak) < confidence(strong) <= 1.0
 
 
@@ -159,3 +167,108 @@ def test_an_overlapping_noun_chunk_does_not_break_a_run_of_entities() -> None:
     namely = Span(start=text.index("namely"), end=text.index("Armenia") + len("Armenia"), label="NP")
     runs = _coordinations([*ents, namely], text, 0)
     assert ("Armenia, Belarus and Russia", "GPE") in [(text[s.start : s.end], s.label) for s in runs]
+
+
+def _span(text: str, part: str, label: str, offset: int = 0) -> Span:
+    start = text.index(part)
+    return Span(start=offset + start, end=offset + start + len(part), label=label)
+
+
+def test_a_spelled_out_acronym_repeats_the_question() -> None:
+    question = {w.stem for w in words("When was the CSTO founded?")}
+    full = "the Collective Security Treaty Organization"
+    other = "the Collective Security Council"
+    assert _repeated(full, words(full), 0, question) == 1.0
+    assert _repeated(other, words(other), 0, question) == 0.0
+
+
+def test_more_question_words_next_to_a_span_score_higher() -> None:
+    text = "There are two observer states, Afghanistan and Serbia, and six member states, namely Armenia and Russia."
+    question = {w.stem for w in words("What are the member states?")}
+    sentence_words = words(text)
+    observers = _span(text, "Afghanistan and Serbia", "GPE")
+    members = _span(text, "Armenia and Russia", "GPE")
+    assert _near(members.start, members.end, sentence_words, question)[0] == 1.0
+    assert _near(observers.start, observers.end, sentence_words, question)[0] == 0.5
+
+
+def test_a_demonstrative_opening_points_back_to_the_span_with_the_same_head() -> None:
+    first = "At its core lies the Supreme Council, where each member sends its head of state."
+    second = "This council serves as the highest decision-making body."
+    offset = len(first) + 1
+    sentences = [
+        Sentence(
+            doc_id="d",
+            section="s",
+            start=0,
+            end=len(first),
+            text=first,
+            spans=[_span(first, "its core", "NP"), _span(first, "the Supreme Council", "ORG")],
+        ),
+        Sentence(
+            doc_id="d",
+            section="s",
+            start=offset,
+            end=offset + len(second),
+            text=second,
+            spans=[_span(second, "This council", "NP", offset), _span(second, "the highest", "NP", offset)],
+        ),
+    ]
+    text = f"{first} {second}"
+    anaphor, antecedent = _antecedent(1, sentences) or (None, None)
+    assert anaphor is not None and antecedent is not None
+    assert text[anaphor.start : anaphor.end] == "This council"
+    assert (text[antecedent.start : antecedent.end], antecedent.label) == ("the Supreme Council", "ORG")
+    assert _antecedent(0, sentences) is None
+    elsewhere = [sentences[0].model_copy(update={"section": "other"}), sentences[1]]
+    assert _antecedent(1, elsewhere) is None
+
+
+def test_sentences_with_a_span_of_the_asked_type_are_marked() -> None:
+    text = "The alliance was founded in 2002 by six states."
+    sentence = Sentence(doc_id="d", section="s", start=0, end=len(text), text=text, spans=[_span(text, "2002", "DATE")])
+    assert typed(sentence, AnswerType.DATE) == 1.0
+    assert typed(sentence, AnswerType.PERSON) == 0.0
+    assert typed(sentence, AnswerType.DESCRIPTION) == 0.0
+
+
+def test_threshold_is_the_lowest_cut_within_one_standard_error_of_the_best() -> None:
+    right = [(0.9, ("1998", ["1998"]))] * 100
+    wrong = [(0.9, ("Lyon", ["1998"]))] * 10
+    unanswerable = [(0.1, ("Lyon", []))] * 90 + [(0.5, ("Paris", []))]
+    rows = right + wrong + unanswerable
+    confidences = [c for c, _ in rows]
+    outcomes = [o for _, o in rows]
+    assert best_threshold(confidences, outcomes) == 0.11, "one wrong answer more is within the noise"
+    assert best_threshold(confidences[:100] + confidences[110:], outcomes[:100] + outcomes[110:]) == 0.51
+
+
+def test_an_answer_in_the_sentence_before_a_demonstrative_is_found_and_both_are_quoted(
+    tmp_path: Path, fake_embedder
+) -> None:  # type: ignore[no-untyped-def]
+    from cstoqa.assistant import Assistant
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = (
+        "The Northern Alliance\n\nAt its core lies the Supreme Council, where each member sends its head of state. "
+        "This council serves as the highest decision-making body of the alliance.\n"
+    )
+    (corpus / "alliance.txt").write_text(text, encoding="utf-8")
+    settings = Settings(abstain_threshold=0.0)
+    assistant = Assistant.open(
+        corpus_dir=corpus, index_dir=tmp_path / "index", settings=settings, embedder=fake_embedder
+    )
+    result = assistant.ask("Which council is the highest decision-making body of the alliance?")
+    assert result.text == "the Supreme Council"
+    first = result.citations[0]
+    assert first.quote.startswith("At its core lies the Supreme Council")
+    assert first.quote.endswith("highest decision-making body of the alliance.")
+    stored = assistant.data.documents[first.doc_id].text
+    assert stored[first.start : first.end] == first.quote
+    assert stored[first.answer_start : first.answer_end] == "the Supreme Council"
+    untyped = assistant.ask("Why does this council serve as the highest body?")
+    assert untyped.kind == "sentences"
+    assert untyped.citations[0].quote.startswith("At its core"), (
+        "a sentence opening with 'This' is quoted with its antecedent"
+    )

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cstoqa.analysis import words
+from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import Features, coefficients, confidence
 from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
 from cstoqa.answer.sentence_scoring import UNKNOWN_IDF, ScoredSentence, idf, score_sentences
-from cstoqa.answer.spans import SpanChoice, choose_span
+from cstoqa.answer.spans import DEMONSTRATIVES, SpanChoice, choose_span
 from cstoqa.chunking import embedding_text
 from cstoqa.index.store import IndexData
 from cstoqa.settings import Settings
@@ -21,6 +21,7 @@ NOT_IN_SOURCES = "The sources don't say."
 MAX_SENTENCES = 3
 SENTENCE_MARGIN = 0.12
 NEAR_DUPLICATE = 0.8
+ANAPHORIC_OPENINGS = DEMONSTRATIVES | {"it", "its", "they", "their"}
 SPECIFIC_TYPES = {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION}
 
 
@@ -36,16 +37,28 @@ def abstention(question: str, message: str, passages: list[Passage], confidence:
     )
 
 
+def _evidence_start(data: IndexData, sentence_id: int) -> int:
+    """A sentence opening with "This …", "It …" or "They …" is quoted with the sentence it refers back to."""
+    sentence = data.sentences[sentence_id]
+    opening = sentence.text.split(maxsplit=1)[:1]
+    if sentence_id == 0 or not opening or opening[0].lower() not in ANAPHORIC_OPENINGS:
+        return sentence.start
+    previous = data.sentences[sentence_id - 1]
+    same_place = previous.doc_id == sentence.doc_id and previous.section == sentence.section
+    return previous.start if same_place else sentence.start
+
+
 def _citation(data: IndexData, scored: ScoredSentence, span: SpanChoice | None = None) -> Citation:
     sentence = scored.sentence
     doc = data.documents[sentence.doc_id]
+    start = span.evidence_start if span else _evidence_start(data, scored.sentence_id)
     return Citation(
         doc_id=doc.doc_id,
         title=doc.title,
         section=sentence.section,
-        start=sentence.start,
+        start=start,
         end=sentence.end,
-        quote=doc.text[sentence.start : sentence.end],
+        quote=doc.text[start : sentence.end],
         answer_start=span.start if span else None,
         answer_end=span.end if span else None,
     )
@@ -61,6 +74,15 @@ def _supporting(ranked: list[ScoredSentence], limit: int) -> list[ScoredSentence
         if all(len(stems & {w.stem for w in c.words}) / max(len(stems), 1) < NEAR_DUPLICATE for c in chosen):
             chosen.append(candidate)
     return chosen
+
+
+def _names_missing(question: str, question_words: list[Word], context_stems: set[str]) -> float:
+    """Share of the question's names and numbers (capitalised past its first word, or digits) the evidence lacks.
+
+    A false premise usually swaps one of these: "When did the Romans …" asked of a passage on the Normans.
+    """
+    names = [w for w in question_words if w.start > 0 and (question[w.start].isupper() or question[w.start].isdigit())]
+    return sum(1 for w in names if w.stem not in context_stems) / len(names) if names else 0.0
 
 
 def _unknown_share(question_stems: set[str], data: IndexData) -> float:
@@ -83,12 +105,12 @@ class Decision:
 def decide(question: str, query_vector: np.ndarray, passages: list[Passage], data: IndexData) -> Decision | None:
     question_words = words(question)
     question_stems = {w.stem for w in question_words}
-    ranked = score_sentences(question_words, query_vector, passages, data)
+    kind = answer_type(question)
+    ranked = score_sentences(question_words, kind, query_vector, passages, data)
     if not ranked:
         return None
-    kind = answer_type(question)
     plural = is_plural_ask(question)
-    span = choose_span(ranked, question_stems, kind, plural, typed_only=kind in SPECIFIC_TYPES)
+    span = choose_span(ranked, data.sentences, question_stems, kind, plural, typed_only=kind in SPECIFIC_TYPES)
     if span is not None and kind not in SPECIFIC_TYPES and span.score < coefficients()["span_min_score"]:
         span = None
     lead = span.sentence if span else ranked[0]
@@ -105,6 +127,7 @@ def decide(question: str, query_vector: np.ndarray, passages: list[Passage], dat
         proximity=span.proximity if span else 0.0,
         span_probability=1.0 / (1.0 + math.exp(-span.score)) if span else 0.0,
         missing_word=min(1.0, max((idf(data, s) for s in question_stems - context_stems), default=0.0) / UNKNOWN_IDF),
+        names_missing=_names_missing(question, question_words, context_stems),
     )
     return Decision(kind, plural, ranked, span, features, confidence(features))
 
@@ -147,7 +170,12 @@ def render(question: str, decision: Decision, data: IndexData) -> Answer:
             kind="span",
         )
     limit = MAX_SENTENCES if decision.kind is AnswerType.DESCRIPTION or decision.plural else 1
-    citations = [_citation(data, s) for s in _supporting(decision.ranked, limit)]
+    cited = [_citation(data, s) for s in _supporting(decision.ranked, limit)]
+    citations = [
+        c
+        for c in cited
+        if not any(o is not c and o.doc_id == c.doc_id and o.start <= c.start and c.end <= o.end for o in cited)
+    ]
     text = " ".join(c.quote for c in sorted(citations, key=lambda c: (c.doc_id, c.start)))
     return Answer(
         question=question,

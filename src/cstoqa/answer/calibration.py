@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import astuple, dataclass, fields
-from functools import lru_cache
+from dataclasses import dataclass, fields
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,15 @@ class Features:
     proximity: float
     span_probability: float
     missing_word: float
+    names_missing: float
 
     @classmethod
+    @cache
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
     def vector(self) -> list[float]:
-        return [float(v) for v in astuple(self)]
+        return [float(getattr(self, name)) for name in self.names()]
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from cstoqa.types import Span
+
 
 class AnswerType(StrEnum):
     DATE = "date"
@@ -101,6 +103,27 @@ def answer_type(question: str) -> AnswerType:
 
 
 def is_plural_ask(question: str) -> bool:
-    """Does the question ask for several items ("Which countries …", "What are the …s")?"""
+    """Does the question ask for several items ("Which countries …", "What are the …s", "List …")?
+
+    The asked-for noun is one of the first two words after "which"/"what" that are not auxiliaries or
+    articles, so "What is the highest body" is singular and "Which security threats" plural.
+    """
     q = question.lower()
-    return bool(re.search(r"\b(which|what|name the|list)\s+(\w+\s+)?\w+(ies|s)\b|\bwhat are\b|\bwho are\b|\blist\b", q))
+    if re.search(r"\b(what|who) are\b|\blist\b", q):
+        return True
+    head = re.search(r"\b(?:which|what|name the)\b(.*)", q)
+    if not head:
+        return False
+    nouns = [w for w in re.findall(r"[a-z]+", head.group(1)) if w not in _FILLER][:2]
+    return any(re.fullmatch(r"[a-z]{2,}(?:ies|[^su]s)", noun) for noun in nouns)
+
+
+_YEAR = re.compile(r"^(1[0-9]|20)\d\d$")
+
+
+def type_match(span: Span, text: str, kind: AnswerType) -> float:
+    """1 for a label that answers the type, 0.5 for a weaker match, 0 otherwise; a bare year counts as a date."""
+    full, weak = LABELS[kind]
+    if kind is AnswerType.DATE and span.label == "CARDINAL" and _YEAR.match(text):
+        return 1.0
+    return 1.0 if span.label in full else 0.5 if span.label in weak else 0.0

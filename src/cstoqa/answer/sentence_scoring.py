@@ -1,8 +1,9 @@
 """Answer-sentence selection: rank the sentences of the retrieved passages against the question.
 
-Three signals, all cheap at question time: cosine similarity of precomputed sentence embeddings,
-IDF-weighted word overlap (so rare shared words count more than common ones), and the rank of the
-passage the sentence came from.
+Four signals, all cheap at question time: cosine similarity of precomputed sentence embeddings,
+IDF-weighted word overlap (so rare shared words count more than common ones), the rank of the
+passage the sentence came from, and whether the sentence holds a span of the expected answer type
+(a "how many" question wants a sentence with a number in it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import coefficients
+from cstoqa.answer.question_type import AnswerType, type_match
 from cstoqa.index.store import IndexData
 from cstoqa.types import Passage, Sentence
 
@@ -27,6 +29,7 @@ class ScoredSentence:
     cosine: float
     overlap: float
     passage_rank: int
+    typed: float
     score: float
 
 
@@ -40,8 +43,22 @@ def overlap(question_stems: set[str], sentence_stems: set[str], data: IndexData)
     return sum(idf(data, s) for s in question_stems & sentence_stems) / total if total else 0.0
 
 
+def typed(sentence: Sentence, kind: AnswerType) -> float:
+    """How well the sentence's best span matches the expected answer type (see ``type_match``)."""
+    if kind is AnswerType.DESCRIPTION:
+        return 0.0
+    return max(
+        (type_match(s, sentence.text[s.start - sentence.start : s.end - sentence.start], kind) for s in sentence.spans),
+        default=0.0,
+    )
+
+
 def score_sentences(
-    question_words: list[Word], query_vector: np.ndarray, passages: list[Passage], data: IndexData
+    question_words: list[Word],
+    kind: AnswerType,
+    query_vector: np.ndarray,
+    passages: list[Passage],
+    data: IndexData,
 ) -> list[ScoredSentence]:
     """All sentences of the passages, best first; a sentence shared by two passages counts once, at its best rank."""
     best_rank: dict[int, int] = {}
@@ -60,7 +77,13 @@ def score_sentences(
         sentence_words = words(sentence.text, sentence.start)
         lexical = overlap(q_stems, {w.stem for w in sentence_words}, data)
         rank = best_rank[sid]
-        score = weights["cosine"] * cosine + weights["overlap"] * lexical + weights["inverse_rank"] / rank
-        scored.append(ScoredSentence(sid, sentence, sentence_words, cosine, lexical, rank, score))
+        type_score = typed(sentence, kind)
+        score = (
+            weights["cosine"] * cosine
+            + weights["overlap"] * lexical
+            + weights["inverse_rank"] / rank
+            + weights["typed"] * type_score
+        )
+        scored.append(ScoredSentence(sid, sentence, sentence_words, cosine, lexical, rank, type_score, score))
     scored.sort(key=lambda s: (-s.score, s.sentence_id))
     return scored

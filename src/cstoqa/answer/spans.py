@@ -9,17 +9,18 @@ and not repeating what the question already says.
 from __future__ import annotations
 
 import re
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from functools import cache
 
 from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import coefficients
-from cstoqa.answer.question_type import LABELS, AnswerType
+from cstoqa.answer.question_type import AnswerType, type_match
 from cstoqa.answer.sentence_scoring import ScoredSentence
-from cstoqa.types import Span
+from cstoqa.types import Sentence, Span
 
 _COORDINATION = re.compile(r"^\s*(,\s*(and|or)?|and|or|&)\s*$")
-_YEAR = re.compile(r"^(1[0-9]|20)\d\d$")
-SENTENCES_CONSIDERED = 5
+SENTENCES_CONSIDERED = 8
+DEMONSTRATIVES = frozenset({"this", "these", "that", "those", "such"})
 NEIGHBOURHOOD = 3
 
 
@@ -34,37 +35,33 @@ class SpanFeatures:
     list_for_plural: float
     extra_words: float
     entity: float
-    after_question_word: float
-    before_question_word: float
+    question_words_before: float
+    question_words_after: float
 
     @classmethod
+    @cache
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
     def vector(self) -> list[float]:
-        return [float(v) for v in astuple(self)]
+        return [float(getattr(self, name)) for name in self.names()]
 
 
 @dataclass(frozen=True)
 class SpanChoice:
+    """A chosen span; ``evidence_start`` is where its cited evidence starts (earlier for an antecedent)."""
+
     sentence: ScoredSentence
     start: int
     end: int
     label: str
     features: SpanFeatures
     score: float
+    evidence_start: int
 
     @property
     def proximity(self) -> float:
         return self.features.proximity
-
-
-def type_match(span: Span, text: str, kind: AnswerType) -> float:
-    """1 for a label that answers the type, 0.5 for a weaker match, 0 otherwise; a bare year counts as a date."""
-    full, weak = LABELS[kind]
-    if kind is AnswerType.DATE and span.label == "CARDINAL" and _YEAR.match(text):
-        return 1.0
-    return 1.0 if span.label in full else 0.5 if span.label in weak else 0.0
 
 
 def _coordinations(spans: list[Span], sentence_text: str, offset: int) -> list[Span]:
@@ -105,17 +102,72 @@ def _proximity(span_start: int, span_end: int, sentence_words: list[Word], quest
     return 1.0 / (1.0 + max(gap - 1, 0) / 2.0)
 
 
-def _near(span_start: int, span_end: int, sentence_words: list[Word], question_stems: set[str]) -> tuple[bool, bool]:
-    """Is a question word among the few content words just before / just after the span?"""
+def _near(span_start: int, span_end: int, sentence_words: list[Word], question_stems: set[str]) -> tuple[float, float]:
+    """Share of the question's words among the few content words just before / just after the span.
+
+    "six member states, namely Armenia, …" beats "two observer states – Afghanistan …" for a question
+    about member states because more of the question stands next to it.
+    """
     before = [w for w in sentence_words if w.end <= span_start][-NEIGHBOURHOOD:]
     after = [w for w in sentence_words if w.start >= span_end][:NEIGHBOURHOOD]
-    return any(w.stem in question_stems for w in before), any(w.stem in question_stems for w in after)
+    total = max(len(question_stems), 1)
+    return (
+        len({w.stem for w in before} & question_stems) / total,
+        len({w.stem for w in after} & question_stems) / total,
+    )
+
+
+def _repeated(text: str, span_words: list[Word], offset: int, question_stems: set[str]) -> float:
+    """Share of the span's words the question already holds; a spelled-out acronym of the question counts whole.
+
+    "the Collective Security Treaty Organization" repeats a question about the "CSTO".
+    """
+    capitals = [w for w in span_words if text[w.start - offset].isupper()]
+    initials = "".join(text[w.start - offset] for w in capitals).lower()
+    if len(capitals) >= 2 and len(capitals) == len(span_words) and initials in question_stems:
+        return 1.0
+    return sum(1 for w in span_words if w.stem in question_stems) / len(span_words)
+
+
+def _antecedent(sentence_id: int, sentences: list[Sentence]) -> tuple[Span, Span] | None:
+    """A sentence opening with a demonstrative ("This council serves as …") and the span it points back to.
+
+    The antecedent is the last span of the previous sentence (same section) with the same head word,
+    "the Collective Security Council"; the pair is (anaphor, antecedent).
+    """
+    sentence = sentences[sentence_id]
+    if sentence_id == 0:
+        return None
+    previous = sentences[sentence_id - 1]
+    if previous.doc_id != sentence.doc_id or previous.section != sentence.section:
+        return None
+    for anaphor in sentence.spans:
+        text = sentence.text[anaphor.start - sentence.start : anaphor.end - sentence.start].split()
+        if anaphor.label != "NP" or len(text) < 2 or text[0].lower() not in DEMONSTRATIVES:
+            continue
+        head = words(text[-1])
+        matches = [
+            s
+            for s in previous.spans
+            if s.start >= previous.start
+            and s.end <= previous.end
+            and head
+            and (tail := words(previous.text[s.start - previous.start : s.end - previous.start]))
+            and tail[-1].stem == head[0].stem
+        ]
+        if matches:
+            return anaphor, max(matches, key=lambda s: (s.end, s.label != "NP", s.end - s.start))
+    return None
 
 
 def span_candidates(
-    ranked: list[ScoredSentence], question_stems: set[str], kind: AnswerType, plural: bool
+    ranked: list[ScoredSentence], sentences: list[Sentence], question_stems: set[str], kind: AnswerType, plural: bool
 ) -> list[SpanChoice]:
-    """Every candidate span of the best sentences with its features and fitted score."""
+    """Every candidate span of the best sentences with its features and fitted score.
+
+    A demonstrative at the start of a sentence is replaced by the span it refers to in the sentence
+    before, scored where the demonstrative stands; the evidence then quotes both sentences.
+    """
     if kind is AnswerType.DESCRIPTION or not ranked:
         return []
     weights = coefficients()["span_weights"]
@@ -125,35 +177,47 @@ def span_candidates(
         sentence = scored.sentence
         spans = [s for s in sentence.spans if s.start >= sentence.start and s.end <= sentence.end]
         singles = {(s.start, s.end) for s in spans}
-        for span in spans + _coordinations(spans, sentence.text, sentence.start):
-            text = sentence.text[span.start - sentence.start : span.end - sentence.start]
+        located = [(span, span, sentence) for span in spans + _coordinations(spans, sentence.text, sentence.start)]
+        resolved = _antecedent(scored.sentence_id, sentences)
+        if resolved is not None:
+            anaphor, antecedent = resolved
+            located = [c for c in located if c[0] != anaphor]
+            located.append((antecedent, anaphor, sentences[scored.sentence_id - 1]))
+            singles.add((antecedent.start, antecedent.end))
+        for span, position, source in located:
+            text = source.text[span.start - source.start : span.end - source.start]
             span_words = words(text, span.start)
             if not span_words:
                 continue
-            repeated = sum(1 for w in span_words if w.stem in question_stems) / len(span_words)
+            repeated = _repeated(text, span_words, span.start, question_stems)
             if repeated == 1.0:
                 continue
-            after, before = _near(span.start, span.end, scored.words, question_stems)
+            before, after = _near(position.start, position.end, scored.words, question_stems)
             features = SpanFeatures(
                 sentence_gap=scored.score - top_score,
                 typed=type_match(span, text, kind),
-                proximity=_proximity(span.start, span.end, scored.words, question_stems),
+                proximity=_proximity(position.start, position.end, scored.words, question_stems),
                 repeated=repeated,
                 list_for_plural=float(plural and (span.start, span.end) not in singles),
                 extra_words=float(max(0, len(text.split()) - 4)),
                 entity=float(span.label != "NP"),
-                after_question_word=float(after),
-                before_question_word=float(before),
+                question_words_before=before,
+                question_words_after=after,
             )
             score = weights["bias"] + sum(
                 weights[name] * value for name, value in zip(SpanFeatures.names(), features.vector(), strict=True)
             )
-            out.append(SpanChoice(scored, span.start, span.end, span.label, features, score))
+            out.append(SpanChoice(scored, span.start, span.end, span.label, features, score, source.start))
     return out
 
 
 def choose_span(
-    ranked: list[ScoredSentence], question_stems: set[str], kind: AnswerType, plural: bool, typed_only: bool = False
+    ranked: list[ScoredSentence],
+    sentences: list[Sentence],
+    question_stems: set[str],
+    kind: AnswerType,
+    plural: bool,
+    typed_only: bool = False,
 ) -> SpanChoice | None:
     """The best-scoring candidate.
 
@@ -161,7 +225,7 @@ def choose_span(
     when no full one exists. A question asking for several items gets the whole coordinated run
     ("Afghanistan and Serbia") that contains the best single item.
     """
-    candidates = span_candidates(ranked, question_stems, kind, plural)
+    candidates = span_candidates(ranked, sentences, question_stems, kind, plural)
     if typed_only:
         strongest = max((c.features.typed for c in candidates), default=0.0)
         candidates = [c for c in candidates if strongest and c.features.typed == strongest]

@@ -34,7 +34,6 @@ from cstoqa.retrieval import retrieve
 from cstoqa.types import Passage
 
 CORRECT_F1 = 0.5
-TOLERANCE = 0.01
 
 
 @dataclass
@@ -65,11 +64,17 @@ def fit_sentence_weights(assistant: Assistant, asked: list[Asked]) -> dict[str, 
     """Logistic regression of "this candidate sentence contains a gold answer", scaled to cosine weight 1."""
     rows, labels = [], []
     for a in asked:
-        for s in score_sentences(words(a.item.question), a.vector, a.passages, assistant.data):
-            rows.append([s.cosine, s.overlap, 1.0 / s.passage_rank])
+        q = a.item.question
+        for s in score_sentences(words(q), answer_type(q), a.vector, a.passages, assistant.data):
+            rows.append([s.cosine, s.overlap, 1.0 / s.passage_rank, s.typed])
             labels.append(contains_answer(s.sentence.text, a.item.answers))
     _, coef = _logistic(np.array(rows), np.array(labels))
-    return {"cosine": 1.0, "overlap": coef[1] / coef[0], "inverse_rank": coef[2] / coef[0]}
+    return {
+        "cosine": 1.0,
+        "overlap": coef[1] / coef[0],
+        "inverse_rank": coef[2] / coef[0],
+        "typed": coef[3] / coef[0],
+    }
 
 
 def fit_span_weights(assistant: Assistant, asked: list[Asked]) -> dict[str, float]:
@@ -77,8 +82,10 @@ def fit_span_weights(assistant: Assistant, asked: list[Asked]) -> dict[str, floa
     rows, labels = [], []
     for a in asked:
         q = a.item.question
-        ranked = score_sentences(words(q), a.vector, a.passages, assistant.data)
-        for c in span_candidates(ranked, {w.stem for w in words(q)}, answer_type(q), is_plural_ask(q)):
+        ranked = score_sentences(words(q), answer_type(q), a.vector, a.passages, assistant.data)
+        for c in span_candidates(
+            ranked, assistant.data.sentences, {w.stem for w in words(q)}, answer_type(q), is_plural_ask(q)
+        ):
             text = assistant.data.documents[c.sentence.sentence.doc_id].text[c.start : c.end]
             rows.append(c.features.vector())
             labels.append(f1_score(text, a.item.answers) >= CORRECT_F1)
@@ -132,24 +139,24 @@ def confidence_rows(
 
 
 def best_threshold(confidences: list[float], outcomes: list[tuple[str | None, list[str]]]) -> float:
-    """The lowest confidence cut whose overall F1 is within TOLERANCE of the best cut's.
+    """The lowest confidence cut whose overall F1 is within one standard error of the best cut's.
 
-    Overall F1 scores an abstention 1 on an unanswerable question; its curve is flat near the top, and
-    among cuts it cannot tell apart we prefer the one that answers the most.
+    Overall F1 scores an abstention 1 on an unanswerable question. Its curve is flat near the top, and
+    half of SQuAD 2.0's questions are adversarial unanswerables, so the best cut answers little. Cuts
+    within the standard error of the best one's F1 are indistinguishable on this sample (the
+    one-standard-error rule of Breiman et al., 1984); among them we prefer the one that answers the most.
     """
     cuts = [round(float(t), 2) for t in np.linspace(0.02, 0.98, 97)]
-    scores = [
-        float(
-            np.mean(
-                [
-                    f1_score(text if c >= t else None, golds)
-                    for c, (text, golds) in zip(confidences, outcomes, strict=True)
-                ]
-            )
+    per_cut = [
+        np.array(
+            [f1_score(text if c >= t else None, golds) for c, (text, golds) in zip(confidences, outcomes, strict=True)]
         )
         for t in cuts
     ]
-    return min(t for t, score in zip(cuts, scores, strict=True) if score >= max(scores) - TOLERANCE)
+    scores = [float(f.mean()) for f in per_cut]
+    best = int(np.argmax(scores))
+    standard_error = float(per_cut[best].std(ddof=1) / np.sqrt(len(per_cut[best])))
+    return min(t for t, score in zip(cuts, scores, strict=True) if score >= scores[best] - standard_error)
 
 
 def _save(model: dict[str, Any]) -> None:
