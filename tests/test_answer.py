@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cstoqa.analysis import words
@@ -13,7 +14,7 @@ from cstoqa.answer.calibration import Features, confidence
 from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
 from cstoqa.answer.sentence_scoring import typed
 from cstoqa.answer.spans import _antecedent, _coordinations, _near, _repeated
-from cstoqa.evaluation.calibrate import best_threshold
+from cstoqa.evaluation.calibrate import _best_first, _listwise
 from cstoqa.settings import Settings
 from cstoqa.types import Sentence, Span
 
@@ -232,15 +233,29 @@ def test_sentences_with_a_span_of_the_asked_type_are_marked() -> None:
     assert typed(sentence, AnswerType.DESCRIPTION) == 0.0
 
 
-def test_threshold_is_the_lowest_cut_within_one_standard_error_of_the_best() -> None:
-    right = [(0.9, ("1998", ["1998"]))] * 100
-    wrong = [(0.9, ("Lyon", ["1998"]))] * 10
-    unanswerable = [(0.1, ("Lyon", []))] * 90 + [(0.5, ("Paris", []))]
-    rows = right + wrong + unanswerable
-    confidences = [c for c, _ in rows]
-    outcomes = [o for _, o in rows]
-    assert best_threshold(confidences, outcomes) == 0.11, "one wrong answer more is within the noise"
-    assert best_threshold(confidences[:100] + confidences[110:], outcomes[:100] + outcomes[110:]) == 0.51
+def _ranking_groups() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each question: the right candidate has the higher second feature but a lower first one."""
+    rng = np.random.default_rng(0)
+    groups = []
+    for _ in range(40):
+        wrong = np.column_stack([rng.uniform(0.5, 1.0, 4), rng.uniform(0.0, 0.4, 4)])
+        right = np.array([[rng.uniform(0.3, 0.6), rng.uniform(0.6, 1.0)]])
+        groups.append((np.vstack([wrong, right]), np.array([False] * 4 + [True])))
+    return groups
+
+
+def test_listwise_fit_ranks_the_right_candidate_first() -> None:
+    groups = _ranking_groups()
+    weights = _listwise(groups)
+    assert weights[1] > 0 and weights[1] > weights[0]
+    assert all(labels[int(np.argmax(x @ weights))] for x, labels in groups)
+
+
+def test_grid_fit_picks_weights_that_put_the_right_candidate_first() -> None:
+    groups = _ranking_groups()
+    weights = _best_first(groups, [np.arange(0.0, 3.01, 0.5)])
+    assert weights[0] == 1.0 and weights[1] >= 1.5
+    assert all(labels[int(np.argmax(x @ weights))] for x, labels in groups)
 
 
 def test_an_answer_in_the_sentence_before_a_demonstrative_is_found_and_both_are_quoted(
