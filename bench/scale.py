@@ -90,7 +90,7 @@ def prepare(out: Path, max_questions: int) -> None:
     for source in iter_sources(corpus, settings, []):
         doc = load_document(source, settings)
         _, doc_sentences = chunk_document(doc, settings.chunk_words, settings.overlap_sentences)
-        sentences += annotate(doc, doc_sentences)
+        sentences += annotate([(doc, doc_sentences)])[0]
         documents[doc.doc_id] = doc
     embedder = SentenceTransformerEmbedder(settings.model_name)
     sentence_vectors = embedder.encode([s.text for s in sentences])

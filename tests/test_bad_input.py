@@ -116,7 +116,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, small_corpus: Path, index_dir: Path
     """The CLI with the fake embedder wherever it builds the real one, and no spaCy annotation."""
     monkeypatch.setattr("cstoqa.embedding.SentenceTransformerEmbedder", FakeEmbedder)
     monkeypatch.setattr("cstoqa.assistant.SentenceTransformerEmbedder", FakeEmbedder)
-    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda doc, sentences: sentences)
+    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda batch: [sentences for _, sentences in batch])
     env = {"CSTOQA_CORPUS": str(small_corpus), "CSTOQA_INDEX": str(index_dir)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

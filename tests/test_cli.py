@@ -23,7 +23,7 @@ def env(monkeypatch: pytest.MonkeyPatch, small_corpus: Path, index_dir: Path) ->
     """Fake embedder wherever the CLI builds the real one; spaCy annotation skipped for speed."""
     monkeypatch.setattr("cstoqa.embedding.SentenceTransformerEmbedder", FakeEmbedder)
     monkeypatch.setattr("cstoqa.assistant.SentenceTransformerEmbedder", FakeEmbedder)
-    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda doc, sentences: sentences)
+    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda batch: [sentences for _, sentences in batch])
     return {"CSTOQA_CORPUS": str(small_corpus), "CSTOQA_INDEX": str(index_dir)}
 
 

@@ -51,7 +51,7 @@ def test_cli_search_ranks_the_founding_passage_first(tmp_path: Path) -> None:
 
 def test_annotate_finds_the_founding_date(overview) -> None:
     _, sentences = chunk_document(overview, 120, 1)
-    annotated = annotate(overview, sentences)
+    (annotated,) = annotate([(overview, sentences)])
     assert [s.model_copy(update={"spans": []}) for s in annotated] == sentences
     founding = next(s for s in annotated if "Established in 2002" in s.text)
     dates = [overview.text[span.start : span.end] for span in founding.spans if span.label == "DATE"]
@@ -59,6 +59,20 @@ def test_annotate_finds_the_founding_date(overview) -> None:
     for sentence in annotated:
         for span in sentence.spans:
             assert sentence.start <= span.start < span.end <= sentence.end
+
+
+def test_annotating_several_documents_at_once_keeps_each_documents_spans(overview, tmp_path: Path) -> None:
+    settings = Settings()
+    (tmp_path / "acme.txt").write_text("Acme\n\nAcme was founded in Lyon in 1998 by Marie Dupont.\n", encoding="utf-8")
+    sources, _ = builder.scan(tmp_path, settings)
+    acme = load_document(sources[0], settings)
+    batch = [(acme, chunk_document(acme, 120, 1)[1]), (overview, chunk_document(overview, 120, 1)[1])]
+    alone = annotate(batch[1:])[0]
+    together = annotate(batch)
+    found = {(acme.text[s.start : s.end], s.label) for sentence in together[0] for s in sentence.spans}
+    assert {("1998", "DATE"), ("Marie Dupont", "PERSON")} <= found
+    assert "Lyon" in {text for text, _ in found}
+    assert together[1] == alone, "the other document's spans do not change when batched"
 
 
 def test_real_embedder_loads_lazily_and_returns_unit_rows(overview) -> None:

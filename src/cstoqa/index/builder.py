@@ -112,10 +112,11 @@ def _reindex_locked(
             report.skipped.append(SkippedFile(path=source.doc_id, reason=str(exc)))
             continue
         chunks, sentences = chunk_document(doc, settings.chunk_words, settings.overlap_sentences)
-        if settings.annotate:
-            sentences = annotate(doc, sentences)
         fresh.append((doc, chunks, sentences))
         (report.changed if previous is not None else report.added).append(source.doc_id)
+    if settings.annotate and fresh:
+        annotated = annotate([(doc, sentences) for doc, _, sentences in fresh])
+        fresh = [(doc, chunks, mine) for (doc, chunks, _), mine in zip(fresh, annotated, strict=True)]
     seen = {s.doc_id for s in sources}
     previously = set(manifest.get("documents", {}))
     report.removed = sorted(d for d in previously if d not in seen or (d not in kept and d not in report.changed))
