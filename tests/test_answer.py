@@ -287,3 +287,32 @@ def test_an_answer_in_the_sentence_before_a_demonstrative_is_found_and_both_are_
     assert untyped.citations[0].quote.startswith("At its core"), (
         "a sentence opening with 'This' is quoted with its antecedent"
     )
+
+
+def test_a_sentence_ending_in_a_colon_is_answered_with_the_list_it_introduces(tmp_path: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+    from cstoqa.assistant import Assistant
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = (
+        "Treaty Practice\n\nThe key aspects of the treaty practice include:\n\n"
+        "  1. Legal Framework: The treaty sets the rules. They bind every member.\n\n"
+        "  2. Review Cycle: Members review threats each year.\n\n"
+        "Practice matters to every member state.\n"
+    )
+    (corpus / "practice.txt").write_text(text, encoding="utf-8")
+    assistant = Assistant.open(
+        corpus_dir=corpus,
+        index_dir=tmp_path / "index",
+        settings=Settings(abstain_threshold=0.0),
+        embedder=fake_embedder,
+    )
+    result = assistant.ask("What are the key aspects of the treaty practice?")
+    quotes = [c.quote for c in result.citations]
+    assert quotes == [
+        "The key aspects of the treaty practice include:",
+        "Legal Framework: The treaty sets the rules.",
+        "Review Cycle: Members review threats each year.",
+    ]
+    stored = assistant.data.documents["practice.txt"].text
+    assert all(stored[c.start : c.end] == c.quote for c in result.citations)

@@ -52,6 +52,13 @@ def test_numbered_list_marker_is_not_a_sentence() -> None:
     assert sentences_of("1. Open the treaty text first.") == ["Open the treaty text first."]
 
 
+def test_a_list_marker_inside_a_document_is_trimmed_too() -> None:
+    text = "Key aspects include:\n\n  1. Legal Framework: The treaty sets the rules."
+    start = text.index("  1.")
+    spans = split_sentences(text, start, len(text))
+    assert [text[s:e] for s, e in spans] == ["Legal Framework: The treaty sets the rules."]
+
+
 def test_offsets_exact_on_a_handmade_example() -> None:
     text = (
         "Treaty Basics\n"

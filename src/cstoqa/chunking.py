@@ -10,7 +10,7 @@ import hashlib
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from cstoqa.ingest.structure import LIST_ITEM
+from cstoqa.ingest.structure import list_marker_end
 from cstoqa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
@@ -29,9 +29,9 @@ def _sentencizer() -> Language:
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentence offsets inside ``text[start:end]``, trimmed of whitespace; a leading list marker is left out."""
-    marker = LIST_ITEM.match(text, start, end)
-    if marker and marker.end() < end:
-        start = marker.end()
+    marker = list_marker_end(text, start, end)
+    if marker is not None and marker < end:
+        start = marker
     spans = []
     for sent in _sentencizer()(text[start:end]).sents:
         s, e = start + sent.start_char, start + sent.end_char

@@ -14,11 +14,13 @@ from cstoqa.answer.sentence_scoring import UNKNOWN_IDF, ScoredSentence, idf, sco
 from cstoqa.answer.spans import DEMONSTRATIVES, SpanChoice, choose_span
 from cstoqa.chunking import embedding_text
 from cstoqa.index.store import IndexData
+from cstoqa.ingest.structure import list_marker_end
 from cstoqa.settings import Settings
 from cstoqa.types import Answer, Citation, Passage
 
 NOT_IN_SOURCES = "The sources don't say."
 MAX_SENTENCES = 3
+MAX_LIST_ITEMS = 10
 SENTENCE_MARGIN = 0.12
 NEAR_DUPLICATE = 0.8
 ANAPHORIC_OPENINGS = DEMONSTRATIVES | {"it", "its", "they", "their"}
@@ -48,10 +50,35 @@ def _evidence_start(data: IndexData, sentence_id: int) -> int:
     return previous.start if same_place else sentence.start
 
 
-def _citation(data: IndexData, scored: ScoredSentence, span: SpanChoice | None = None) -> Citation:
-    sentence = scored.sentence
+def _list_items(data: IndexData, sentence_id: int) -> list[int]:
+    """For a sentence ending in a colon, the first sentence of each list item that follows it.
+
+    "Key aspects … include:" says nothing by itself; its answer is the list ("1. Legal Framework: …").
+    """
+    sentence = data.sentences[sentence_id]
+    if not sentence.text.endswith(":"):
+        return []
     doc = data.documents[sentence.doc_id]
-    start = span.evidence_start if span else _evidence_start(data, scored.sentence_id)
+    following = sorted(p for section in doc.sections for p in section.paragraphs if p[0] >= sentence.end)
+    items: list[int] = []
+    sid = sentence_id + 1
+    for start, end in following[:MAX_LIST_ITEMS]:
+        if list_marker_end(doc.text, start, end) is None:
+            break
+        while (
+            sid < len(data.sentences) and data.sentences[sid].doc_id == doc.doc_id and data.sentences[sid].end <= start
+        ):
+            sid += 1
+        if sid == len(data.sentences) or data.sentences[sid].doc_id != doc.doc_id or data.sentences[sid].start >= end:
+            break
+        items.append(sid)
+    return items
+
+
+def _citation(data: IndexData, sentence_id: int, span: SpanChoice | None = None) -> Citation:
+    sentence = data.sentences[sentence_id]
+    doc = data.documents[sentence.doc_id]
+    start = span.evidence_start if span else _evidence_start(data, sentence_id)
     return Citation(
         doc_id=doc.doc_id,
         title=doc.title,
@@ -166,11 +193,13 @@ def render(question: str, decision: Decision, data: IndexData) -> Answer:
             text=doc.text[span.start : span.end],
             abstained=False,
             confidence=decision.confidence,
-            citations=[_citation(data, span.sentence, span)],
+            citations=[_citation(data, span.sentence.sentence_id, span)],
             kind="span",
         )
     limit = MAX_SENTENCES if decision.kind is AnswerType.DESCRIPTION or decision.plural else 1
-    cited = [_citation(data, s) for s in _supporting(decision.ranked, limit)]
+    chosen = [s.sentence_id for s in _supporting(decision.ranked, limit)]
+    listed = _list_items(data, chosen[0])
+    cited = [_citation(data, sid) for sid in ([chosen[0], *listed] if listed else chosen)]
     citations = [
         c
         for c in cited

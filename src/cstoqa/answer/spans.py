@@ -130,28 +130,27 @@ def _repeated(text: str, span_words: list[Word], offset: int, question_stems: se
 
 
 def _antecedent(sentence_id: int, sentences: list[Sentence]) -> tuple[Span, Span] | None:
-    """A sentence opening with a demonstrative ("This council serves as …") and the span it points back to.
+    """A demonstrative noun phrase of the sentence ("This council serves as …") and the span it points back to.
 
     The antecedent is the last span of the previous sentence (same section) with the same head word,
     "the Collective Security Council"; the pair is (anaphor, antecedent).
     """
-    sentence = sentences[sentence_id]
     if sentence_id == 0:
         return None
+    sentence = sentences[sentence_id]
     previous = sentences[sentence_id - 1]
     if previous.doc_id != sentence.doc_id or previous.section != sentence.section:
         return None
     for anaphor in sentence.spans:
         text = sentence.text[anaphor.start - sentence.start : anaphor.end - sentence.start].split()
-        if anaphor.label != "NP" or len(text) < 2 or text[0].lower() not in DEMONSTRATIVES:
-            continue
         head = words(text[-1])
+        if anaphor.label != "NP" or len(text) < 2 or text[0].lower() not in DEMONSTRATIVES or not head:
+            continue
         matches = [
             s
             for s in previous.spans
             if s.start >= previous.start
             and s.end <= previous.end
-            and head
             and (tail := words(previous.text[s.start - previous.start : s.end - previous.start]))
             and tail[-1].stem == head[0].stem
         ]
@@ -165,7 +164,7 @@ def span_candidates(
 ) -> list[SpanChoice]:
     """Every candidate span of the best sentences with its features and fitted score.
 
-    A demonstrative at the start of a sentence is replaced by the span it refers to in the sentence
+    A demonstrative noun phrase ("This council") is replaced by the span it refers to in the sentence
     before, scored where the demonstrative stands; the evidence then quotes both sentences.
     """
     if kind is AnswerType.DESCRIPTION or not ranked:

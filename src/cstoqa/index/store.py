@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import bm25s
     import faiss
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CURRENT = "current"
 MANIFEST = "manifest.json"
 FILES = (

@@ -16,6 +16,17 @@ from cstoqa.ingest.readers import Heading
 from cstoqa.types import Section
 
 LIST_ITEM = re.compile(r"^\s*([•●▪◦\-*+–]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
+
+
+def list_marker_end(text: str, start: int, end: int) -> int | None:
+    """Where the list marker ("1. ", "• ") opening ``text[start:end]`` ends, or None.
+
+    ``LIST_ITEM.match(text, start)`` would never match past position 0: ``^`` ignores ``pos``.
+    """
+    marker = LIST_ITEM.match(text[start:end])
+    return start + marker.end() if marker else None
+
+
 _WORDY = re.compile(r"\w")
 _CLOSING_PUNCT = tuple(".!?,;:…")
 
