@@ -132,6 +132,14 @@ def test_factoid_answer_is_a_cited_span(answering, question: str, answer: str, d
     assert first.start <= first.answer_start < first.answer_end <= first.end
 
 
+def test_a_sentence_opening_with_it_is_read_and_quoted_with_the_sentence_it_refers_to(answering) -> None:  # type: ignore[no-untyped-def]
+    result = answering.ask("Where does the Loire rise?")
+    assert result.text == "the Massif Central"
+    first = result.citations[0]
+    assert first.quote.startswith("The Loire is the longest river in France. It rises")
+    assert answering.data.documents[first.doc_id].text[first.start : first.end] == first.quote
+
+
 def test_descriptive_answer_is_cited_sentences(answering) -> None:  # type: ignore[no-untyped-def]
     result = answering.ask("Why is the Arctic tern remarkable among birds?")
     assert not result.abstained

@@ -10,8 +10,8 @@ import numpy as np
 from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import Features, coefficients, confidence
 from cstoqa.answer.question_type import AnswerType, answer_type, is_plural_ask
-from cstoqa.answer.sentence_scoring import UNKNOWN_IDF, ScoredSentence, idf, score_sentences
-from cstoqa.answer.spans import DEMONSTRATIVES, SpanChoice, choose_span
+from cstoqa.answer.sentence_scoring import UNKNOWN_IDF, ScoredSentence, antecedent_sentence, idf, score_sentences
+from cstoqa.answer.spans import SpanChoice, choose_span
 from cstoqa.chunking import embedding_text
 from cstoqa.index.store import IndexData
 from cstoqa.ingest.structure import list_marker_end
@@ -23,7 +23,6 @@ MAX_SENTENCES = 3
 MAX_LIST_ITEMS = 10
 SENTENCE_MARGIN = 0.12
 NEAR_DUPLICATE = 0.8
-ANAPHORIC_OPENINGS = DEMONSTRATIVES | {"it", "its", "they", "their"}
 SPECIFIC_TYPES = {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION}
 
 
@@ -41,13 +40,8 @@ def abstention(question: str, message: str, passages: list[Passage], confidence:
 
 def _evidence_start(data: IndexData, sentence_id: int) -> int:
     """A sentence opening with "This …", "It …" or "They …" is quoted with the sentence it refers back to."""
-    sentence = data.sentences[sentence_id]
-    opening = sentence.text.split(maxsplit=1)[:1]
-    if sentence_id == 0 or not opening or opening[0].lower() not in ANAPHORIC_OPENINGS:
-        return sentence.start
-    previous = data.sentences[sentence_id - 1]
-    same_place = previous.doc_id == sentence.doc_id and previous.section == sentence.section
-    return previous.start if same_place else sentence.start
+    referent = antecedent_sentence(data, sentence_id)
+    return referent.start if referent is not None else data.sentences[sentence_id].start
 
 
 def _list_items(data: IndexData, sentence_id: int) -> list[int]:
@@ -78,7 +72,9 @@ def _list_items(data: IndexData, sentence_id: int) -> list[int]:
 def _citation(data: IndexData, sentence_id: int, span: SpanChoice | None = None) -> Citation:
     sentence = data.sentences[sentence_id]
     doc = data.documents[sentence.doc_id]
-    start = span.evidence_start if span else _evidence_start(data, sentence_id)
+    start = _evidence_start(data, sentence_id)
+    if span is not None:
+        start = min(start, span.evidence_start)
     return Citation(
         doc_id=doc.doc_id,
         title=doc.title,

@@ -1,7 +1,8 @@
 """Answer-sentence selection: rank the sentences of the retrieved passages against the question.
 
 Four signals, all cheap at question time: cosine similarity of precomputed sentence embeddings,
-IDF-weighted word overlap (so rare shared words count more than common ones), the rank of the
+IDF-weighted word overlap (so rare shared words count more than common ones; a sentence opening with
+"This …" or "It …" also has the words of the sentence it refers back to), the rank of the
 passage the sentence came from, and whether the sentence holds a span of the expected answer type
 (a "how many" question wants a sentence with a number in it).
 """
@@ -19,6 +20,8 @@ from cstoqa.index.store import IndexData
 from cstoqa.types import Passage, Sentence
 
 UNKNOWN_IDF = 8.0
+DEMONSTRATIVES = frozenset({"this", "these", "that", "those", "such"})
+ANAPHORIC_OPENINGS = DEMONSTRATIVES | {"it", "its", "they", "their"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,16 @@ def overlap(question_stems: set[str], sentence_stems: set[str], data: IndexData)
     """Share of the question's IDF mass that the sentence contains."""
     total = sum(idf(data, s) for s in question_stems)
     return sum(idf(data, s) for s in question_stems & sentence_stems) / total if total else 0.0
+
+
+def antecedent_sentence(data: IndexData, sentence_id: int) -> Sentence | None:
+    """The sentence before, in the same section, when this one opens with "This …", "It …" or "They …"."""
+    sentence = data.sentences[sentence_id]
+    opening = sentence.text.split(maxsplit=1)[:1]
+    if sentence_id == 0 or not opening or opening[0].lower() not in ANAPHORIC_OPENINGS:
+        return None
+    previous = data.sentences[sentence_id - 1]
+    return previous if previous.doc_id == sentence.doc_id and previous.section == sentence.section else None
 
 
 def typed(sentence: Sentence, kind: AnswerType) -> float:
@@ -75,7 +88,11 @@ def score_sentences(
     for sid, cosine in zip(ids, cosines.tolist(), strict=True):
         sentence = data.sentences[sid]
         sentence_words = words(sentence.text, sentence.start)
-        lexical = overlap(q_stems, {w.stem for w in sentence_words}, data)
+        stems = {w.stem for w in sentence_words}
+        referent = antecedent_sentence(data, sid)
+        if referent is not None:
+            stems |= {w.stem for w in words(referent.text)}
+        lexical = overlap(q_stems, stems, data)
         rank = best_rank[sid]
         type_score = typed(sentence, kind)
         score = (

@@ -15,12 +15,11 @@ from functools import cache
 from cstoqa.analysis import Word, words
 from cstoqa.answer.calibration import coefficients
 from cstoqa.answer.question_type import AnswerType, type_match
-from cstoqa.answer.sentence_scoring import ScoredSentence
+from cstoqa.answer.sentence_scoring import DEMONSTRATIVES, ScoredSentence
 from cstoqa.types import Sentence, Span
 
 _COORDINATION = re.compile(r"^\s*(,\s*(and|or)?|and|or|&)\s*$")
 SENTENCES_CONSIDERED = 8
-DEMONSTRATIVES = frozenset({"this", "these", "that", "those", "such"})
 NEIGHBOURHOOD = 3
 
 
