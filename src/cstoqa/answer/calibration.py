@@ -17,8 +17,20 @@ from typing import Any
 COEFFICIENTS = Path(__file__).with_name("calibration.json")
 
 
+class FeatureRow:
+    """A dataclass of float features whose field order is the order of its fitted weights."""
+
+    @classmethod
+    @cache
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]  # type: ignore[arg-type]
+
+    def vector(self) -> list[float]:
+        return [float(getattr(self, name)) for name in self.names()]
+
+
 @dataclass(frozen=True)
-class Features:
+class Features(FeatureRow):
     cosine: float
     overlap: float
     passage_cosine: float
@@ -30,14 +42,6 @@ class Features:
     span_probability: float
     missing_word: float
     names_missing: float
-
-    @classmethod
-    @cache
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def vector(self) -> list[float]:
-        return [float(getattr(self, name)) for name in self.names()]
 
 
 @lru_cache(maxsize=1)

@@ -9,11 +9,10 @@ and not repeating what the question already says.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
-from functools import cache
+from dataclasses import dataclass
 
 from cstoqa.analysis import Word, words
-from cstoqa.answer.calibration import coefficients
+from cstoqa.answer.calibration import FeatureRow, coefficients
 from cstoqa.answer.question_type import AnswerType, type_match
 from cstoqa.answer.sentence_scoring import DEMONSTRATIVES, ScoredSentence
 from cstoqa.types import Sentence, Span
@@ -24,7 +23,7 @@ NEIGHBOURHOOD = 3
 
 
 @dataclass(frozen=True)
-class SpanFeatures:
+class SpanFeatures(FeatureRow):
     """What makes a candidate span the answer; the weights are fitted (see calibration.py)."""
 
     sentence_gap: float
@@ -36,14 +35,6 @@ class SpanFeatures:
     entity: float
     question_words_before: float
     question_words_after: float
-
-    @classmethod
-    @cache
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    def vector(self) -> list[float]:
-        return [float(getattr(self, name)) for name in self.names()]
 
 
 @dataclass(frozen=True)
