@@ -56,49 +56,6 @@ def faiss_single_thread_search() -> Iterator[None]:
         faiss.omp_set_num_threads(before)
 
 
-def _feature_classes() -> list[Any]:
-    """The fitted-feature dataclasses whose ``vector()`` is called for every candidate span and answer."""
-    import importlib
-
-    found = []
-    for module_name, class_name in (("cstoqa.answer.spans", "SpanFeatures"), ("cstoqa.answer.calibration", "Features")):
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            continue
-        if hasattr(cls, "vector") and hasattr(cls, "names"):
-            found.append(cls)
-    return found
-
-
-@contextmanager
-def fast_span_vector() -> Iterator[None]:
-    """src/cstoqa/answer/spans.py (SpanFeatures) and answer/calibration.py (Features): ``vector()`` without
-    ``dataclasses.astuple`` (which deep-copies every field) and ``names()`` computed once:
-
-        _NAMES = [f.name for f in fields(SpanFeatures)]   # after the class
-        def vector(self): return [float(getattr(self, n)) for n in _NAMES]
-    """
-    from dataclasses import fields
-
-    saved = []
-    for cls in _feature_classes():
-        names = [f.name for f in fields(cls)]
-        saved.append((cls, cls.__dict__["vector"], cls.__dict__["names"]))
-
-        def vector(self: Any, _names: list[str] = names) -> list[float]:
-            return [float(getattr(self, n)) for n in _names]
-
-        cls.vector = vector
-        cls.names = classmethod(lambda c, _names=names: _names)
-    try:
-        yield
-    finally:
-        for cls, real_vector, real_names in saved:
-            cls.vector = real_vector
-            cls.names = real_names
-
-
 def _words_module() -> Any:
     """Where ``words`` lives (it moved from cstoqa.answer.analysis to cstoqa.analysis)."""
     import importlib
@@ -142,6 +99,5 @@ def all_query_prototypes(words_cache: Any = None) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(bm25_without_thread_pool())
         stack.enter_context(faiss_single_thread_search())
-        stack.enter_context(fast_span_vector())
         stack.enter_context(cached_words(words_cache))
         yield

@@ -60,7 +60,6 @@ from _prototypes import (
     bm25_without_thread_pool,
     cached_words,
     faiss_single_thread_search,
-    fast_span_vector,
     new_words_cache,
 )
 
@@ -171,6 +170,23 @@ def make_chunks(rows: list[tuple[str, str, list[int]]]) -> list[Any]:
 
 
 # ---------------------------------------------------------------- measurement
+
+
+def timed_searches(
+    index: Any, vector: np.ndarray, k: int, key: str, stages: dict[str, list[float]], mismatches: dict[str, int]
+) -> list[tuple[int, float]]:
+    """Search as shipped (``key``) and forced onto one FAISS thread (``key``_1thread); count differing hit lists."""
+    from cstoqa.index import dense
+
+    t = time.perf_counter()
+    hits = dense.search(index, vector, k)
+    stages[key].append((time.perf_counter() - t) * 1000)
+    with faiss_single_thread_search():
+        t = time.perf_counter()
+        single = dense.search(index, vector, k)
+        stages[f"{key}_1thread"].append((time.perf_counter() - t) * 1000)
+    mismatches[key] += [r for r, _ in single] != [r for r, _ in hits]
+    return hits
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float, float]:
@@ -307,14 +323,7 @@ def measure_size(
         stages["floor"].append((time.perf_counter() - t) * 1000)
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         query_vectors.append(vector)
-        t = time.perf_counter()
-        dense_hits = dense.search(flat, vector, settings.candidates)
-        stages["dense_flat"].append((time.perf_counter() - t) * 1000)
-        with faiss_single_thread_search():
-            t = time.perf_counter()
-            single = dense.search(flat, vector, settings.candidates)
-            stages["dense_flat_1thread"].append((time.perf_counter() - t) * 1000)
-        mismatches["dense_flat"] += [r for r, _ in single] != [r for r, _ in dense_hits]
+        dense_hits = timed_searches(flat, vector, settings.candidates, "dense_flat", stages, mismatches)
         exact_hits.append([row for row, _ in dense_hits])
         if not full:
             continue
@@ -336,7 +345,7 @@ def measure_size(
         t = time.perf_counter()
         before = answer_question(q, vector, passages, data, settings)
         stages["answer"].append((time.perf_counter() - t) * 1000)
-        with fast_span_vector(), cached_words(words_cache):
+        with cached_words(words_cache):
             t = time.perf_counter()
             after = answer_question(q, vector, passages, data, settings)
             stages["answer_proposed"].append((time.perf_counter() - t) * 1000)
@@ -372,14 +381,7 @@ def measure_size(
         approx_hits: list[list[int]] = []
         wait_for_quiet(f"{n:,} chunks: HNSW queries", max_wait=30)
         for vector in query_vectors:
-            t = time.perf_counter()
-            hits = dense.search(hnsw, vector, settings.candidates)
-            stages["dense_hnsw"].append((time.perf_counter() - t) * 1000)
-            with faiss_single_thread_search():
-                t = time.perf_counter()
-                single = dense.search(hnsw, vector, settings.candidates)
-                stages["dense_hnsw_1thread"].append((time.perf_counter() - t) * 1000)
-            mismatches["dense_hnsw"] += [r for r, _ in single] != [r for r, _ in hits]
+            hits = timed_searches(hnsw, vector, settings.candidates, "dense_hnsw", stages, mismatches)
             approx_hits.append([row for row, _ in hits])
         result["hnsw_recall@10"] = recall(approx_hits, exact_hits, 10)
         result[f"hnsw_recall@{settings.candidates}"] = recall(approx_hits, exact_hits, settings.candidates)
