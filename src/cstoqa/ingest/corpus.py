@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cstoqa.errors import CorpusError
 from cstoqa.ingest.boilerplate import BoilerplateFilter
-from cstoqa.ingest.readers import SUFFIXES, read_file
+from cstoqa.ingest.formats import SUFFIXES, read_file
 from cstoqa.ingest.structure import find_sections
 from cstoqa.settings import Settings
 from cstoqa.types import Document, SkippedFile

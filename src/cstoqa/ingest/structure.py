@@ -12,7 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from cstoqa.ingest.boilerplate import BoilerplateFilter
-from cstoqa.ingest.readers import Heading
+from cstoqa.ingest.formats import Heading
 from cstoqa.types import Section
 
 LIST_ITEM = re.compile(r"^\s*([•●▪◦\-*+–]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
