@@ -7,6 +7,8 @@ what makes citations checkable.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -31,21 +33,12 @@ class Document(_Frozen):
     sections: list[Section] = []
 
 
-class Span(_Frozen):
-    """A typed stretch of a sentence found at index time (named entity or noun chunk)."""
-
-    start: int
-    end: int
-    label: str = Field(description="spaCy entity label such as DATE or GPE, or NP for a noun chunk.")
-
-
 class Sentence(_Frozen):
     doc_id: str
     section: str
     start: int
     end: int
     text: str
-    spans: list[Span] = []
 
 
 class Chunk(_Frozen):
@@ -94,6 +87,22 @@ class Passage(_Frozen):
         return self.chunk.text
 
 
+class ReadSpan(_Frozen):
+    """The reader's best span in one passage, in document offsets, with its evidence for and against."""
+
+    passage: int = Field(description="Position of the passage in the list the reader was given.")
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float = Field(description="Start plus end logit of the span.")
+    null_score: float = Field(description="Start plus end logit of 'no answer in this passage'.")
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.null_score
+
+
 class Citation(_Frozen):
     """Evidence for an answer: ``quote`` is always ``doc.text[start:end]``."""
 
@@ -116,7 +125,7 @@ class Answer(_Frozen):
     confidence: float = Field(ge=0.0, le=1.0)
     citations: list[Citation] = []
     passages: list[Passage] = []
-    kind: str = Field(default="sentence", description="span, sentences or abstain.")
+    kind: Literal["span", "abstain"] = Field(description="A span copied from a source, or an abstention.")
     message: str = Field(default="", description="Why the assistant abstained, in words for the user.")
 
 
