@@ -1,4 +1,4 @@
-"""Shared fixtures: a deterministic fake embedder, a three-document corpus and an Assistant opener.
+"""Shared fixtures: a deterministic fake embedder and reader, a three-document corpus and an Assistant opener.
 
 The fake embedder is a hashed bag of stemmed words (the same analysis BM25 uses), so cosine similarity
 between a question and a passage grows with the content words they share: dense retrieval behaves
@@ -7,6 +7,7 @@ sensibly in tests without loading torch.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from cstoqa.analysis import words
 from cstoqa.assistant import Assistant
 from cstoqa.settings import Settings
-from cstoqa.types import Answer, Document
+from cstoqa.types import Answer, Document, Passage, ReadSpan
 
 DIMENSIONS = 512
 
@@ -56,6 +57,52 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return np.ascontiguousarray(np.vstack([self.vector(t) for t in texts]), dtype=np.float32)
+
+
+class FakeReader:
+    """Implements the ``cstoqa.reader.Reader`` protocol without a model.
+
+    In each passage it takes the sentence sharing most content words with the question and, in it, the first
+    number or capitalised word (past the sentence's first word) that the question does not contain. Its
+    margin over "no answer" is the shared-word count minus 2, so a passage sharing fewer than two words says
+    "not here"."""
+
+    name = "fake-reader"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, question: str, passages: Sequence[Passage]) -> list[ReadSpan]:
+        self.calls += 1
+        asked = {w.stem for w in words(question)}
+        found = []
+        for i, passage in enumerate(passages):
+            best: tuple[int, int, int] | None = None
+            for sentence in re.finditer(r"[^.!?]+[.!?]?", passage.text):
+                shared = len(asked & {w.stem for w in words(sentence.group())})
+                for match in re.finditer(r"\b(\d[\d,]*|[A-Z][\w-]+)\b", sentence.group()):
+                    if match.start() == len(sentence.group()) - len(sentence.group().lstrip()):
+                        continue
+                    if {w.stem for w in words(match.group())} & asked:
+                        continue
+                    start = sentence.start() + match.start()
+                    if best is None or shared > best[0]:
+                        best = (shared, start, start + len(match.group()))
+                    break
+            if best is not None:
+                shared, start, end = best
+                found.append(
+                    ReadSpan(
+                        passage=i,
+                        doc_id=passage.doc_id,
+                        start=passage.start + start,
+                        end=passage.start + end,
+                        text=passage.text[start:end],
+                        score=float(shared),
+                        null_score=2.0,
+                    )
+                )
+        return found
 
 
 GUIDE_TXT = """\
@@ -116,6 +163,11 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture
+def fake_reader() -> FakeReader:
+    return FakeReader()
+
+
+@pytest.fixture
 def small_corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -131,15 +183,14 @@ def index_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Annotation (spaCy NER) is slow to load and not under test in most tests."""
-    return Settings(annotate=False)
+    return Settings()
 
 
 @pytest.fixture
 def open_assistant(
-    small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
+    small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder, fake_reader: FakeReader
 ) -> Callable[..., Assistant]:
-    """``open_assistant(**overrides)`` opens an Assistant over the small corpus with the fake embedder."""
+    """``open_assistant(**overrides)`` opens an Assistant over the small corpus with the fake models."""
 
     def _open(**overrides: object) -> Assistant:
         kwargs: dict[str, object] = {
@@ -147,6 +198,7 @@ def open_assistant(
             "index_dir": index_dir,
             "settings": settings,
             "embedder": fake_embedder,
+            "reader": fake_reader,
         }
         kwargs.update(overrides)
         return Assistant.open(**kwargs)  # type: ignore[arg-type]

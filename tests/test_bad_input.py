@@ -24,7 +24,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import SMALL_CORPUS, FakeEmbedder, assert_valid_answer
+from conftest import SMALL_CORPUS, FakeEmbedder, FakeReader, assert_valid_answer
 from cstoqa import cli
 from cstoqa.assistant import Assistant, displayable
 from cstoqa.chat.feedback import FeedbackLog
@@ -38,7 +38,7 @@ from cstoqa.settings import Settings
 from cstoqa.types import Passage
 
 # Answer whenever a sentence matches, so that generated questions also produce citations to check.
-ANSWER_ALWAYS = Settings(annotate=False, abstain_threshold=0.0)
+ANSWER_ALWAYS = Settings(abstain_threshold=0.0)
 DOCS = sorted(SMALL_CORPUS)
 EMPTY = "the question is empty; type a question about the documents"
 NO_WORDS = "the question has no words in it; type a question about the documents"
@@ -116,7 +116,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, small_corpus: Path, index_dir: Path
     """The CLI with the fake embedder wherever it builds the real one, and no spaCy annotation."""
     monkeypatch.setattr("cstoqa.embedding.SentenceTransformerEmbedder", FakeEmbedder)
     monkeypatch.setattr("cstoqa.assistant.SentenceTransformerEmbedder", FakeEmbedder)
-    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda batch: [sentences for _, sentences in batch])
+    monkeypatch.setattr("cstoqa.assistant.TransformerReader", FakeReader)
     env = {"CSTOQA_CORPUS": str(small_corpus), "CSTOQA_INDEX": str(index_dir)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -347,7 +347,9 @@ def test_each_unusable_file_is_skipped_with_its_reason_and_the_rest_is_indexed(
         assert skipped[path].startswith(reason), (path, skipped[path])
     assert not any(p.startswith("sub/back") for p in skipped) and "sub/back/guide.txt" not in report.added
 
-    assistant = Assistant(corpus, tmp_path / "index", settings, fake_embedder, store.load(tmp_path / "index"))
+    assistant = Assistant(
+        corpus, tmp_path / "index", settings, fake_embedder, store.load(tmp_path / "index"), FakeReader()
+    )
     assert assistant.search("How deep are nested pages read?")[0].doc_id == "deep.html"
     assert assistant.search("Where is the secretariat located?")[0].doc_id == "page.html"
     assert "Nested pages are read to the bottom." in data.documents["deep.html"].text
@@ -428,7 +430,7 @@ html_soup = st.recursive(
 )
 def test_any_file_is_read_with_offsets_that_round_trip_or_skipped_with_a_reason(suffix: str, data: bytes) -> None:
     source = SourceFile(f"doc{suffix}", Path(f"doc{suffix}"), hashlib.sha256(data).hexdigest(), data)
-    settings = Settings(annotate=False, chunk_words=12)
+    settings = Settings(chunk_words=12)
     try:
         doc = load_document(source, settings)
     except CorpusError as exc:

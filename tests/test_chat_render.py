@@ -110,7 +110,9 @@ def test_hostile_document_renders_as_text_in_the_sources_panel() -> None:
         sentence_ids=[],
     )
     data = type("Data", (), {"documents": {doc.doc_id: doc}, "chunks": [chunk]})()
-    answer = Answer(question="q", text=citation.quote, abstained=False, confidence=0.9, citations=[citation])
+    answer = Answer(
+        question="q", text=citation.quote, abstained=False, confidence=0.9, citations=[citation], kind="span"
+    )
 
     out = render.sources_html(answer, data)  # type: ignore[arg-type]
 
@@ -129,7 +131,7 @@ def test_hostile_document_renders_as_text_in_the_chat_reply() -> None:
     sentence = doc.text.split("\n\n")[1].strip()
     citation = citation_for(doc, sentence, answer="[a trap](javascript:alert(2))")
     answer = Answer(
-        question="q", text=citation.quote, abstained=False, confidence=0.9, citations=[citation], kind="sentences"
+        question="q", text=citation.quote, abstained=False, confidence=0.9, citations=[citation], kind="span"
     )
     reply = render.reply_markdown(answer, interpreted_as="What <b>is</b> it?")
     assert "<script" not in reply and "<img" not in reply and "<b>" not in reply and "<i>" not in reply
@@ -215,7 +217,7 @@ def test_every_citation_from_a_real_answer_is_highlighted_exactly(
     open_assistant: Callable[..., Assistant], small_corpus: Path
 ) -> None:
     (small_corpus / "evil.txt").write_text("Budget Rules\n\n" + HOSTILE.replace("zebra", "budget"), encoding="utf-8")
-    assistant = open_assistant(settings=Settings(annotate=False, abstain_threshold=0.0))
+    assistant = open_assistant(settings=Settings(abstain_threshold=0.0))
     answered = 0
     for question in ["Where is the secretariat located?", "What does the budget protocol say?"]:
         answer = assistant.ask(question)

@@ -20,7 +20,7 @@ from cstoqa.errors import CstoqaError, IndexCorruptError
 from cstoqa.settings import Settings
 
 # The page is under test, not the answerer's calibration: answer whenever a sentence matches.
-ANSWER_ALWAYS = Settings(annotate=False, abstain_threshold=0.0)
+ANSWER_ALWAYS = Settings(abstain_threshold=0.0)
 
 
 def free_port() -> int:

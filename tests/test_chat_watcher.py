@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, FakeReader
 from cstoqa.assistant import Assistant
 from cstoqa.chat.watcher import CorpusWatcher, generation, index_status
 from cstoqa.settings import Settings
@@ -39,7 +39,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 def test_corpus_change_triggers_reindex_while_questions_keep_being_answered(
     small_corpus: Path, index_dir: Path, settings: Settings
 ) -> None:
-    assistant = Assistant.open(small_corpus, index_dir, settings, SlowEmbedder())
+    assistant = Assistant.open(small_corpus, index_dir, settings, SlowEmbedder(), reader=FakeReader())
     before = generation(assistant)
     results: list[tuple[object, bool]] = []
     errors: list[BaseException] = []

@@ -18,7 +18,7 @@ from cstoqa.types import Document
 def make_doc(text: str, name: str = "doc.txt", settings: Settings | None = None) -> Document:
     data = text.encode()
     source = SourceFile(doc_id=name, path=Path(name), content_hash=hashlib.sha256(data).hexdigest(), data=data)
-    return load_document(source, settings or Settings(annotate=False))
+    return load_document(source, settings or Settings())
 
 
 def sentences_of(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FakeEmbedder
+from conftest import FakeEmbedder, FakeReader
 from cstoqa import cli
 from cstoqa.errors import InvalidQuestionError
 from cstoqa.index import store
@@ -23,7 +23,7 @@ def env(monkeypatch: pytest.MonkeyPatch, small_corpus: Path, index_dir: Path) ->
     """Fake embedder wherever the CLI builds the real one; spaCy annotation skipped for speed."""
     monkeypatch.setattr("cstoqa.embedding.SentenceTransformerEmbedder", FakeEmbedder)
     monkeypatch.setattr("cstoqa.assistant.SentenceTransformerEmbedder", FakeEmbedder)
-    monkeypatch.setattr("cstoqa.index.builder.annotate", lambda batch: [sentences for _, sentences in batch])
+    monkeypatch.setattr("cstoqa.assistant.TransformerReader", FakeReader)
     return {"CSTOQA_CORPUS": str(small_corpus), "CSTOQA_INDEX": str(index_dir)}
 
 

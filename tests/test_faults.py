@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, assert_valid_answer
+from conftest import FakeEmbedder, FakeReader, assert_valid_answer
 from cstoqa.assistant import Assistant
 from cstoqa.index import builder, store
 from cstoqa.index.store import IndexData
@@ -92,7 +92,7 @@ REINDEX_SCRIPT = textwrap.dedent(
     gate = os.environ.get("CSTOQA_TEST_GATE")  # wait for the go, to start two at the same moment
     while gate and not Path(gate).exists():
         time.sleep(0.005)
-    builder.reindex(Path(sys.argv[1]), Path(sys.argv[2]), Settings(annotate=False), SlowEmbedder())
+    builder.reindex(Path(sys.argv[1]), Path(sys.argv[2]), Settings(), SlowEmbedder())
     print("finished")
     """
 ).format(tests=str(TESTS_DIR))
@@ -153,7 +153,7 @@ def built(small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder
 
 def assert_answers(index_dir: Path, corpus: Path, settings: Settings) -> Assistant:
     """The index in place loads (checksums and all) and answers questions."""
-    assistant = Assistant(corpus, index_dir, settings, FakeEmbedder(), store.load(index_dir))
+    assistant = Assistant(corpus, index_dir, settings, FakeEmbedder(), store.load(index_dir), FakeReader())
     assert assistant.search("Where is the secretariat located?")[0].doc_id == "page.html"
     assert_valid_answer(assistant.ask("Who signed the Collective Security Treaty?"), assistant.data.documents)
     return assistant

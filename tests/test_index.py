@@ -139,7 +139,7 @@ def test_unchanged_reindex_embeds_nothing_and_writes_nothing(
 def test_query_settings_do_not_force_a_rebuild(
     built: IndexData, small_corpus: Path, index_dir: Path, fake_embedder: FakeEmbedder
 ) -> None:
-    report, data = builder.reindex(small_corpus, index_dir, Settings(annotate=False, top_k=2, rrf_k=10), fake_embedder)
+    report, data = builder.reindex(small_corpus, index_dir, Settings(top_k=2, rrf_k=10), fake_embedder)
     assert data is None and not report.rebuilt and fake_embedder.calls == 0
 
 
@@ -211,7 +211,7 @@ def test_file_that_became_unreadable_is_removed_and_skipped(
 def test_changed_build_setting_forces_full_rebuild(
     built: IndexData, small_corpus: Path, index_dir: Path, fake_embedder: FakeEmbedder
 ) -> None:
-    changed = Settings(annotate=False, chunk_words=20)
+    changed = Settings(chunk_words=20)
     assert changed.build_fingerprint() != built.manifest["fingerprint"]
     report, data = builder.reindex(small_corpus, index_dir, changed, fake_embedder)
     assert data is not None
@@ -435,7 +435,7 @@ KILLED_REINDEX = textwrap.dedent(
             stall()
 
     dense.save = stalling_save
-    builder.reindex(Path({corpus!r}), Path({index!r}), Settings(annotate=False), StallingEmbedder())
+    builder.reindex(Path({corpus!r}), Path({index!r}), Settings(), StallingEmbedder())
     """
 )
 

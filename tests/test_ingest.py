@@ -138,8 +138,8 @@ def test_short_line_followed_by_another_short_line_is_not_a_heading(tmp_path: Pa
 
 def test_max_heading_words_setting(tmp_path: Path) -> None:
     text = f"A Rather Long Heading Of Six Words\n\n{BODY}"
-    assert load(tmp_path / "a", "a.txt", text, Settings(annotate=False)).title == "A Rather Long Heading Of Six Words"
-    assert load(tmp_path / "b", "a.txt", text, Settings(annotate=False, max_heading_words=5)).title == "a"
+    assert load(tmp_path / "a", "a.txt", text, Settings()).title == "A Rather Long Heading Of Six Words"
+    assert load(tmp_path / "b", "a.txt", text, Settings(max_heading_words=5)).title == "a"
 
 
 def test_crlf_and_bom_are_normalised(tmp_path: Path, settings: Settings) -> None:
@@ -252,7 +252,7 @@ def test_boilerplate_line_splits_a_plain_text_paragraph(tmp_path: Path, settings
 
 
 def test_custom_boilerplate_pattern(tmp_path: Path) -> None:
-    settings = Settings(annotate=False, boilerplate=[r"^\s*sponsored by\b"])
+    settings = Settings(boilerplate=[r"^\s*sponsored by\b"])
     doc = load(tmp_path, "a.txt", "Body text here.\nSponsored by ACME\nSee also kept now.\n", settings)
     assert paragraphs(doc) == ["Body text here.", "See also kept now."]
 
@@ -347,7 +347,7 @@ def test_skipped_files_are_reported_with_reasons(tmp_path: Path, settings: Setti
 
 def test_too_large_file_is_skipped(tmp_path: Path) -> None:
     write(tmp_path, "big.txt", "word " * 100)
-    found, skipped = sources(tmp_path, Settings(annotate=False, max_file_bytes=100))
+    found, skipped = sources(tmp_path, Settings(max_file_bytes=100))
     assert found == []
     reason = "too large (500 bytes; the limit is 100 bytes, Settings.max_file_bytes): split it into smaller files"
     assert skipped == [SkippedFile(path="big.txt", reason=reason)]

@@ -55,13 +55,13 @@ SERVER_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     sys.path.insert(0, {tests!r})
-    from conftest import FakeEmbedder
+    from conftest import FakeEmbedder, FakeReader
     from cstoqa.assistant import Assistant
     from cstoqa.chat.server import serve
     from cstoqa.settings import Settings
 
     corpus, index, data, port = sys.argv[1:5]
-    assistant = Assistant.open(corpus, index, Settings(annotate=False, abstain_threshold=0.0), FakeEmbedder())
+    assistant = Assistant.open(corpus, index, Settings(abstain_threshold=0.0), FakeEmbedder(), reader=FakeReader())
     serve(assistant.corpus_dir, assistant.index_dir, port=int(port), data=Path(data), assistant=assistant,
           echo=lambda message: print(message, flush=True))
     """

@@ -19,7 +19,7 @@ from cstoqa.ingest import SourceFile, load_document
 from cstoqa.ingest.boilerplate import BoilerplateFilter
 from cstoqa.settings import Settings
 
-SETTINGS = Settings(annotate=False, chunk_words=12, overlap_sentences=1)
+SETTINGS = Settings(chunk_words=12, overlap_sentences=1)
 BOILERPLATE = BoilerplateFilter(SETTINGS.boilerplate)
 
 WORDS = [

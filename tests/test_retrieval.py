@@ -117,7 +117,7 @@ def test_stop_word_question_uses_dense_retrieval_only(open_assistant: Callable[.
 
 def test_lexical_weight_zero_ignores_bm25_order(open_assistant: Callable[..., Assistant], fake_embedder) -> None:
     assistant = open_assistant()
-    dense_only = Settings(annotate=False, lexical_weight=0.0, sentence_weight=0.0)
+    dense_only = Settings(lexical_weight=0.0, sentence_weight=0.0)
     question = "Where is the secretariat located?"
     passages = retrieve(assistant.data, question, fake_embedder.encode([question])[0], dense_only, top_k=3)
     dense_ranks = [p.dense_rank for p in passages]
@@ -156,7 +156,7 @@ def test_sentence_hits_vote_for_the_chunk_that_holds_them(
     data = open_assistant().data
     sid = len(data.sentences) // 2
     vector = fake_embedder.encode([sentence_embedding_text(data.sentences[sid])])[0]
-    ranking = sentence_ranking(data, vector, Settings(annotate=False))
+    ranking = sentence_ranking(data, vector, Settings())
     assert len(ranking) == len(set(ranking)), "each chunk once"
     assert ranking[0] == data.sentence_chunk[sid]
     assert sid in data.chunks[ranking[0]].sentence_ids

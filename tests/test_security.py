@@ -23,7 +23,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from conftest import FakeEmbedder, free_port
+from conftest import FakeEmbedder, FakeReader, free_port
 from cstoqa.assistant import Assistant
 from cstoqa.chat import server
 from cstoqa.chat.feedback import FeedbackLog
@@ -31,7 +31,7 @@ from cstoqa.chat.server import ChatHandlers
 from cstoqa.index import store
 from cstoqa.settings import Settings
 
-ANSWER_ALWAYS = Settings(annotate=False, abstain_threshold=0.0)
+ANSWER_ALWAYS = Settings(abstain_threshold=0.0)
 SECRET = f"Tr0ub4dor-{uuid.uuid4().hex}"
 
 
@@ -56,7 +56,7 @@ def serve_in_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
             monkeypatch.delenv("CSTOQA_AUTH", raising=False)
         else:
             monkeypatch.setenv("CSTOQA_AUTH", auth)
-        assistant = Assistant.open(corpus, tmp_path / "index", ANSWER_ALWAYS, FakeEmbedder())
+        assistant = Assistant.open(corpus, tmp_path / "index", ANSWER_ALWAYS, FakeEmbedder(), reader=FakeReader())
         demos: list[gr.Blocks] = []
         real_build_app = server.build_app
 

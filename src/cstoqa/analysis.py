@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,3 +50,13 @@ def words(text: str, offset: int = 0) -> list[Word]:
         if token not in stop:
             out.append(Word(offset + match.start(), offset + match.end(), stem(token)))
     return out
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation) | set("’‘“”–—…")
+
+
+def normalize_answer(text: str) -> str:
+    """The official SQuAD v2.0 normalisation: lower case, no punctuation, articles or extra spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import unicodedata
 from pathlib import Path
 
@@ -13,9 +14,11 @@ from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
 from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, InvalidQuestionError
 from cstoqa.index import builder, store
 from cstoqa.index.store import IndexData
+from cstoqa.reader import Reader
+from cstoqa.reader.model import TransformerReader
 from cstoqa.retrieval import retrieve
 from cstoqa.settings import Settings
-from cstoqa.types import Answer, IndexReport, Passage
+from cstoqa.types import Answer, IndexReport, Passage, ReadSpan
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -47,12 +50,19 @@ class Assistant:
     """Thread-safe for questions; a reindex swaps in the new index whole, so questions never see half of one."""
 
     def __init__(
-        self, corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, data: IndexData
+        self,
+        corpus_dir: Path,
+        index_dir: Path,
+        settings: Settings,
+        embedder: Embedder,
+        data: IndexData,
+        reader: Reader | None = None,
     ) -> None:
         self.corpus_dir = corpus_dir
         self.index_dir = index_dir
         self.settings = settings
         self.embedder = embedder
+        self.reader = reader or TransformerReader()
         self._data = data
         self._reindex_lock = threading.Lock()
         self.last_report: IndexReport | None = None
@@ -65,6 +75,7 @@ class Assistant:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         refresh: bool = True,
+        reader: Reader | None = None,
     ) -> Assistant:
         """Load the index, building it when missing or incompatible and refreshing it when the corpus changed.
 
@@ -91,7 +102,7 @@ class Assistant:
                     raise
                 # Another process is refreshing the index: answer from the one in place, as a reader would.
                 report = None
-        assistant = cls(corpus, index, settings, embedder, data if report and data else store.load(index))
+        assistant = cls(corpus, index, settings, embedder, data if report and data else store.load(index), reader)
         assistant.last_report = report
         return assistant
 
@@ -115,13 +126,37 @@ class Assistant:
         data = self._data
         return retrieve(data, text, self.embedder.encode([text])[0], self.settings, top_k)
 
-    def ask(self, question: str) -> Answer:
-        """Never raises for a bad question: the Answer abstains and says what was wrong."""
+    def ask(self, question: str, threshold: float | None = None, timings: dict[str, float] | None = None) -> Answer:
+        """Never raises for a bad question: the Answer abstains and says what was wrong.
+
+        ``threshold`` overrides the settings' abstention threshold for this question (0 answers always);
+        ``timings``, when given, receives the milliseconds each stage took (the benchmarks read it)."""
         try:
             text = clean_question(question, self.settings.max_question_chars)
         except InvalidQuestionError as exc:
             return abstention(displayable(question) if isinstance(question, str) else "", str(exc), [])
         data = self._data
+        passages, spans = self.read(text, data, timings)
+        started = time.perf_counter()
+        threshold = self.settings.abstain_threshold if threshold is None else threshold
+        answer = answer_question(text, passages, spans, data, self.settings.top_k, threshold)
+        if timings is not None:
+            timings["answer"] = (time.perf_counter() - started) * 1000
+        return answer
+
+    def read(
+        self, text: str, data: IndexData, timings: dict[str, float] | None = None
+    ) -> tuple[list[Passage], list[ReadSpan]]:
+        """Retrieve for a clean question and read the first passages: what every answer is decided from."""
+        settings = self.settings
+        marks = [time.perf_counter()]
         vector = self.embedder.encode([text])[0]
-        passages = retrieve(data, text, vector, self.settings, max(self.settings.top_k, self.settings.reader_passages))
-        return answer_question(text, vector, passages, data, self.settings)
+        marks.append(time.perf_counter())
+        passages = retrieve(data, text, vector, settings, max(settings.top_k, settings.reader_passages))
+        marks.append(time.perf_counter())
+        spans = self.reader.read(text, passages[: settings.reader_passages])
+        marks.append(time.perf_counter())
+        if timings is not None:
+            for stage, begin, end in zip(("encode", "retrieve", "read"), marks, marks[1:], strict=False):
+                timings[stage] = (end - begin) * 1000
+        return passages, spans

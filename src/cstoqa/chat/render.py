@@ -181,7 +181,7 @@ def reply_markdown(answer: Answer, interpreted_as: str | None = None) -> str:
         parts.append(f"*Interpreted as: {md_escape(collapse(interpreted_as))}*")
     if answer.abstained:
         return "\n\n".join(parts + _abstention_markdown(answer))
-    if answer.kind == "span" and answer.text:
+    if answer.text:
         parts.append(md_bold(answer.text))
     parts.append(
         "\n".join(f"> {_quote_markdown(c)} \\[{i}\\]" for i, c in enumerate(answer.citations, start=1))

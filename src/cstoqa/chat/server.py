@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.events import api as gradio_api
 
 from cstoqa.assistant import Assistant, displayable
 from cstoqa.chat import render
@@ -198,7 +199,8 @@ def build_app(
 ) -> gr.Blocks:
     handlers = ChatHandlers(assistant, feedback, watcher)
     examples = default_examples(assistant) if examples is None else examples
-    with gr.Blocks(title="cstoqa — ask the documents", analytics_enabled=False) as demo:
+    page = gr.Blocks(title="cstoqa — ask the documents", analytics_enabled=False)
+    with page:
         gr.Markdown(
             "## Ask the documents\nShort answers copied from the sources, each with numbered citations you can "
             "check in the Sources panel — or a plain “the sources don't say”.",
@@ -249,9 +251,9 @@ def build_app(
         reindex.click(handlers.reindex, None, status, api_visibility="private", concurrency_limit=1)
         timer = gr.Timer(status_every)
         timer.tick(handlers.status, None, status, api_visibility="private", show_progress="hidden")
-        demo.load(handlers.status, None, status, api_visibility="private", show_progress="hidden")
-        gr.api(handlers.api_ask, api_name="ask")
-    return demo
+        page.load(handlers.status, None, status, api_visibility="private", show_progress="hidden")
+        gradio_api(handlers.api_ask, api_name="ask")
+    return page
 
 
 def auth_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:

@@ -17,7 +17,9 @@ class EvalItem(BaseModel):
     question: str
     answers: list[str]
     kind: Literal["factoid", "descriptive", "list", "unanswerable"] = "factoid"
-    group: str | None = Field(default=None, description="The SQuAD article a question came from.")
+    group: str | None = Field(
+        default=None, description="A subset reported on its own: the SQuAD article, or the batch of a question set."
+    )
 
     @property
     def answerable(self) -> bool:

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = set(string.punctuation) | set("’‘“”–—…")
+from cstoqa.analysis import normalize_answer
 
-
-def normalize_answer(text: str) -> str:
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+__all__ = ["contains_answer", "exact_match", "f1_score", "first_hit_rank", "mean", "normalize_answer", "percentile"]
 
 
 def exact_match(prediction: str | None, golds: Sequence[str]) -> float:

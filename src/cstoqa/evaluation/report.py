@@ -48,8 +48,16 @@ def _table(metrics: dict[str, Any]) -> str:
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    """The headline figures, as Markdown that also reads well in a terminal."""
+    """The headline figures, as Markdown that also reads well in a terminal; then each group's."""
+    text = _summary(metrics)
+    for name, group in metrics.get("by_group", {}).items():
+        text += f"\n\n## Group: {name}\n\n" + _summary(group)
+    return text
+
+
+def _summary(metrics: dict[str, Any]) -> str:
     m, counts = metrics, metrics["counts"]
+    full = m["answerable_every_question_answered"]
     return "\n".join(
         [
             f"{counts['questions']} questions ({counts['answerable']} answerable, {counts['unanswerable']} "
@@ -62,6 +70,7 @@ def summary(metrics: dict[str, Any]) -> str:
             + ".",
             f"Retrieval: hit@1 {m['retrieval']['hit@1']:.3f}, hit@3 {m['retrieval']['hit@3']:.3f}, "
             f"hit@5 {m['retrieval']['hit@5']:.3f}, MRR {m['retrieval']['mrr']:.3f}.",
+            f"Answerable questions with every question answered: EM {full['exact_match']:.3f}, F1 {full['f1']:.3f}.",
             f"Citation accuracy {m['citation_accuracy']:.3f}; offsets valid {m['offsets_valid']:.3f}.",
             f"Abstention precision {m['abstention']['precision']:.3f}, recall {m['abstention']['recall']:.3f}, "
             f"false abstentions {m['abstention']['false_abstention_rate']:.3f}.",
@@ -98,8 +107,11 @@ def write(out_dir: Path, preds: list[Prediction], metrics: dict[str, Any], title
         "| id | question | gold | answer | confidence |",
         "|---|---|---|---|---|",
     ]
+
+    def cell(text: str | None) -> str:
+        return (text or "—").replace("|", "\\|").replace("\n", " ")[:160]
+
     for p in misses:
-        cell = lambda s: (s or "—").replace("|", "\\|").replace("\n", " ")[:160]  # noqa: E731
         lines.append(
             f"| {p.id} | {cell(p.question)} | {cell(' / '.join(p.gold) or '(unanswerable)')} | "
             f"{cell(p.answer)} | {p.confidence:.2f} |"

@@ -21,6 +21,7 @@ class Prediction(BaseModel):
     id: str
     question: str
     kind: str
+    group: str | None = None
     gold: list[str]
     answer: str | None
     abstained: bool
@@ -63,35 +64,31 @@ def offsets_ok(assistant: Assistant, answer: Answer) -> bool:
 def run(assistant: Assistant, items: list[EvalItem], threshold: float | None = None) -> list[Prediction]:
     """Answers are computed at threshold 0 and withheld here, so the full risk–coverage curve is known."""
     threshold = assistant.settings.abstain_threshold if threshold is None else threshold
-    open_settings = assistant.settings.model_copy(update={"abstain_threshold": 0.0})
-    strict, assistant.settings = assistant.settings, open_settings
     predictions = []
-    try:
-        for item in tqdm(items, desc="evaluating", unit="q", disable=None):
-            started = time.perf_counter()
-            raw = assistant.ask(item.question)
-            latency = (time.perf_counter() - started) * 1000
-            answer = withhold(raw, threshold)
-            predictions.append(
-                Prediction(
-                    id=item.id,
-                    question=item.question,
-                    kind=item.kind,
-                    gold=item.answers,
-                    answer=answer.text,
-                    abstained=answer.abstained,
-                    confidence=answer.confidence,
-                    answer_kind=answer.kind,
-                    citations=answer.citations,
-                    would_answer=raw.text,
-                    hit_rank=first_hit_rank([p.text for p in raw.passages], item.answers),
-                    latency_ms=round(latency, 2),
-                    offsets_ok=offsets_ok(assistant, raw),
-                    dense_sentence_baseline=dense_sentence_baseline(assistant, item.question),
-                )
+    for item in tqdm(items, desc="evaluating", unit="q", disable=None):
+        started = time.perf_counter()
+        raw = assistant.ask(item.question, threshold=0.0)
+        latency = (time.perf_counter() - started) * 1000
+        answer = withhold(raw, threshold)
+        predictions.append(
+            Prediction(
+                id=item.id,
+                question=item.question,
+                kind=item.kind,
+                group=item.group,
+                gold=item.answers,
+                answer=answer.text,
+                abstained=answer.abstained,
+                confidence=answer.confidence,
+                answer_kind=answer.kind,
+                citations=answer.citations,
+                would_answer=raw.text,
+                hit_rank=first_hit_rank([p.text for p in raw.passages], item.answers),
+                latency_ms=round(latency, 2),
+                offsets_ok=offsets_ok(assistant, raw),
+                dense_sentence_baseline=dense_sentence_baseline(assistant, item.question),
             )
-    finally:
-        assistant.settings = strict
+        )
     return predictions
 
 
@@ -105,7 +102,10 @@ def _answer_scores(answers: list[str | None], golds: list[list[str]]) -> dict[st
 def _split(answers: list[str | None], preds: list[Prediction]) -> dict[str, Any]:
     answerable = [i for i, p in enumerate(preds) if p.gold]
     unanswerable = [i for i, p in enumerate(preds) if not p.gold]
-    pick = lambda idx: ([answers[i] for i in idx], [preds[i].gold for i in idx])  # noqa: E731
+
+    def pick(idx: list[int]) -> tuple[list[str | None], list[list[str]]]:
+        return [answers[i] for i in idx], [preds[i].gold for i in idx]
+
     return {
         "overall": _answer_scores(answers, [p.gold for p in preds]),
         "answerable": {
@@ -116,7 +116,19 @@ def _split(answers: list[str | None], preds: list[Prediction]) -> dict[str, Any]
     }
 
 
+MAX_GROUPS = 10
+
+
 def summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
+    """Every figure of the run; a set of a few named groups (old and new questions) is also scored per group."""
+    metrics = _summarize(preds, threshold)
+    groups = sorted({p.group for p in preds if p.group})
+    if 1 < len(groups) <= MAX_GROUPS:
+        metrics["by_group"] = {g: _summarize([p for p in preds if p.group == g], threshold) for g in groups}
+    return metrics
+
+
+def _summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
     answerable = [p for p in preds if p.gold]
     unanswerable = [p for p in preds if not p.gold]
     answered_answerable = [p for p in answerable if not p.abstained]
@@ -126,6 +138,9 @@ def summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
         "counts": {"questions": len(preds), "answerable": len(answerable), "unanswerable": len(unanswerable)},
         "threshold": threshold,
         **_split([p.answer for p in preds], preds),
+        "answerable_every_question_answered": _answer_scores(
+            [p.would_answer for p in answerable], [p.gold for p in answerable]
+        ),
         "by_kind": {
             kind: {
                 "count": len(group),

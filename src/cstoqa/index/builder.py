@@ -12,7 +12,6 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from cstoqa import __version__
-from cstoqa.annotate import annotate
 from cstoqa.chunking import chunk_document, embedding_text, sentence_embedding_text
 from cstoqa.embedding import Embedder
 from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError
@@ -114,9 +113,6 @@ def _reindex_locked(
         chunks, sentences = chunk_document(doc, settings.chunk_words, settings.overlap_sentences)
         fresh.append((doc, chunks, sentences))
         (report.changed if previous is not None else report.added).append(source.doc_id)
-    if settings.annotate and fresh:
-        annotated = annotate([(doc, sentences) for doc, _, sentences in fresh])
-        fresh = [(doc, chunks, mine) for (doc, chunks, _), mine in zip(fresh, annotated, strict=True)]
     seen = {s.doc_id for s in sources}
     previously = set(manifest.get("documents", {}))
     report.removed = sorted(d for d in previously if d not in seen or (d not in kept and d not in report.changed))

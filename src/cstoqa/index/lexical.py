@@ -26,7 +26,10 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
     from cstoqa.analysis import stopwords
 
-    return bm25s.tokenize(texts, stopwords=list(stopwords()), stemmer=_stemmer(), show_progress=False, return_ids=False)
+    tokens: list[list[str]] = bm25s.tokenize(
+        texts, stopwords=list(stopwords()), stemmer=_stemmer(), show_progress=False, return_ids=False
+    )
+    return tokens
 
 
 def build(texts: list[str]) -> tuple[bm25s.BM25 | None, dict[str, float]]:

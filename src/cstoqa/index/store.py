@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import bm25s
     import faiss
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CURRENT = "current"
 MANIFEST = "manifest.json"
 FILES = (

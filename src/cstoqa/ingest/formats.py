@@ -120,7 +120,8 @@ _HTML_DROP = [
 
 def read_html(text: str) -> Extracted:
     """Readable text, one paragraph per block element; inline markup joins without adding spaces."""
-    from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
+    from bs4 import BeautifulSoup, Tag
+    from bs4.element import NavigableString, PageElement
 
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
