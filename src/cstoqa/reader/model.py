@@ -6,8 +6,11 @@ word-embedding matrix is read from the embedding package, so the repository carr
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +46,6 @@ def load_tokenizer() -> Any:
 
 def load_model(weights: Path | None = WEIGHTS_FILE) -> Any:
     """The base encoder with a span head; with ``weights``, the trained tensors laid over it."""
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForQuestionAnswering
     from transformers.utils import logging as transformers_logging
@@ -89,12 +90,35 @@ def pad(windows: Sequence[Window]) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
+@cache
+def bf16_supported() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision() -> AbstractContextManager[Any]:
+    """bf16 autocast where the CPU computes bf16 natively: 1.7x faster reads with 98 % the same best span and
+    the same SQuAD F1 (bench/results/reader_speed.json); plain fp32 elsewhere, where bf16 is emulated and slow.
+    ``CSTOQA_READER_PRECISION=fp32`` (or ``bf16``) overrides the choice."""
+    import torch
+
+    chosen = os.environ.get("CSTOQA_READER_PRECISION", "auto")
+    if chosen not in ("auto", "fp32", "bf16"):
+        raise CstoqaError(f"CSTOQA_READER_PRECISION must be auto, fp32 or bf16, got {chosen!r}")
+    bf16 = chosen == "bf16" or (chosen == "auto" and bf16_supported())
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
 def logits(model: Any, windows: Sequence[Window], batch: int = BATCH) -> list[tuple[np.ndarray, np.ndarray]]:
     """Start and end logits of each window, cut to its own length."""
     import torch
 
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), precision():
         for i in range(0, len(windows), batch):
             part = windows[i : i + batch]
             result = model(**pad(part))
