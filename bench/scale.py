@@ -1,32 +1,28 @@
-"""Synthetic scale test: 10k, 100k and 1M chunks, exact (IndexFlatIP) and approximate (IndexHNSWFlat) FAISS.
+"""Synthetic scale test: index cost and per-question latency at 10k, 100k and 1M chunks.
 
 Embedding a million chunks is out of the time budget on 2 cores, so the corpus is synthetic, built from real
 material (documented in bench/README.md):
 
-* pool: every paragraph of ../shared/squad2/dev_public.json goes through cstoqa's own ingest, sentence split,
-  chunking and spaCy annotation, and every sentence is encoded with the real model (a niced child process does
-  this preparation and is not timed);
+* pool: every paragraph of ../shared/squad2/dev_public.json goes through cstoqa's own ingest, sentence split and
+  chunking, and every sentence is encoded with the real model (a niced child does this, untimed);
 * a synthetic chunk is a run of 3–6 consecutive pool sentences in which each sentence is swapped for a random
-  pool sentence with probability 0.3; its text (for BM25) is those sentences joined, under the title of its
-  first sentence's article;
-* its vector is the normalised mean of its sentences' real embeddings plus Gaussian noise of norm about 0.3 (so
-  no two chunks are identical): a "normalised noisy combination" of real embeddings, consistent with its text;
-* queries are real SQuAD questions, encoded live with the real model at question time.
+  pool sentence with probability 0.3; its text is those sentences joined, under the title (and document) of its
+  first sentence's article; its vector is the normalised mean of its sentences' real vectors plus Gaussian
+  noise of norm about 0.3; the sentence index holds its first 3 sentences' vectors, with noise, each voting for it;
+* queries are real SQuAD questions, encoded live with the real model.
 
-Per size: build time and RSS growth of the flat and HNSW FAISS indexes (``cstoqa.index.dense.build``, HNSW forced
-with ``approximate_above = N - 1``), of BM25 (``cstoqa.index.lexical.build``) and of the chunk table; then per
-question: query encoding (the floor), dense search (flat and HNSW), BM25, fusion (``retrieval.retrieve`` with its
-searches stubbed to the hits just computed) and answer extraction (``answer_question``, on an IndexData assembled
-in memory whose sentence table is the annotated pool), and the recall@10 and @candidates of HNSW against exact.
-Each stage is also timed with the proposed source changes (bench/_prototypes.py: FAISS search on one OpenMP
-thread, bm25s without a thread pool, the faster answerer), question by question beside the current code, and
-a float16 exact index (IndexScalarQuantizer QT_fp16: half the memory traffic of IndexFlatIP) is measured with
-its recall against IndexFlatIP.
+Per size: build time and RSS growth of the chunk table, BM25 (``lexical.build``), the exact FAISS index and the
+HNSW one (``dense.build`` forced each way) and the sentence index as the builder makes it. Then, question by
+question on an ``Assistant`` over the synthetic ``IndexData`` (with the index cstoqa builds at that size): the
+floor (``embedder.encode`` + one reader forward over the windows ask reads, one torch thread) and
+``Assistant.ask(question, timings=t)`` (stages from the seam); the dense search alone on each index, and the
+recall@10 and @candidates of HNSW against exact search.
 
 Usage: python bench/scale.py [--sizes 10000,100000,1000000] [--queries 200] [--faiss-only-1m] [--budget-min 25]
-At 1M chunks BM25, the chunk table and answer extraction are measured when their build, projected from the
-previous size, fits in half the time left of the budget; otherwise (or with --faiss-only-1m) only the FAISS
-indexes are, and the result says so ("full": false). An HNSW build projected to overrun is skipped likewise.
+At 1M chunks the chunk table, BM25, the sentence index and the questions through ask are measured only when
+their cost, projected from the previous size, fits in half the time left of the budget and in the memory
+available; otherwise (or with --faiss-only-1m) only the FAISS chunk indexes are ("full": false). An HNSW build
+projected to overrun the budget is skipped and says so.
 """
 
 from __future__ import annotations
@@ -50,437 +46,238 @@ from _common import (
     machine_info,
     rss_mb,
     run_child,
-    stubbed_searches,
     summary,
     verdict,
     wait_for_quiet,
     write_results,
 )
-from _prototypes import (
-    bm25_without_thread_pool,
-    cached_words,
-    faiss_single_thread_search,
-    new_words_cache,
-)
 
 SEED = 20020514
 NOISE_NORM = 0.3
 SWAP = 0.3
+SENTENCES_PER_CHUNK = 3  # SQuAD dev: 1,334 sentences in 427 chunks
 TARGET_AT_100K = 2.0
-EF_SWEEP = (48, 96, 192, 384, 768)
-
-
-# ---------------------------------------------------------------- preparation (niced child, not timed)
+STAGES = ("encode", "retrieve", "read", "answer")
 
 
 def prepare(out: Path, max_questions: int) -> None:
-    """Pool of annotated SQuAD sentences with real embeddings, and answerable SQuAD questions."""
-    from cstoqa.annotate import annotate
-    from cstoqa.chunking import chunk_document
+    """Pool of SQuAD sentences with real embeddings, and answerable SQuAD questions (run in a niced child)."""
+    from cstoqa.chunking import chunk_document, sentence_embedding_text
     from cstoqa.embedding import SentenceTransformerEmbedder
     from cstoqa.evaluation.datasets import load_squad
     from cstoqa.ingest import iter_sources, load_document
     from cstoqa.settings import Settings
 
     settings = Settings()
-    corpus = out / "corpus"
-    items = load_squad(SQUAD, corpus)
+    items = load_squad(SQUAD, out / "corpus")
     documents, sentences = {}, []
-    for source in iter_sources(corpus, settings, []):
+    for source in iter_sources(out / "corpus", settings, []):
         doc = load_document(source, settings)
-        _, doc_sentences = chunk_document(doc, settings.chunk_words, settings.overlap_sentences)
-        sentences += annotate([(doc, doc_sentences)])[0]
+        sentences += chunk_document(doc, settings.chunk_words, settings.overlap_sentences)[1]
         documents[doc.doc_id] = doc
-    embedder = SentenceTransformerEmbedder(settings.model_name)
-    sentence_vectors = embedder.encode([s.text for s in sentences])
-    rng = np.random.default_rng(SEED)
+    vectors = SentenceTransformerEmbedder().encode([sentence_embedding_text(s) for s in sentences])
     answerable = [i for i in items if i.answers]
-    picked = [
-        answerable[i] for i in sorted(rng.choice(len(answerable), min(max_questions, len(answerable)), replace=False))
-    ]
-    questions = [{"question": i.question, "answers": i.answers} for i in picked]
+    rng = np.random.default_rng(SEED)
+    picked = sorted(rng.choice(len(answerable), min(max_questions, len(answerable)), replace=False))
     with (out / "pool.pkl").open("wb") as fh:
-        pickle.dump({"documents": documents, "sentences": sentences, "questions": questions}, fh)
-    np.save(out / "sentence_vectors.npy", sentence_vectors)
+        pickle.dump(
+            {"documents": documents, "sentences": sentences, "questions": [answerable[i].question for i in picked]}, fh
+        )
+    np.save(out / "sentence_vectors.npy", vectors)
 
 
-# ---------------------------------------------------------------- synthetic corpus
-
-
-SENTENCES_PER_CHUNK = 3  # SQuAD dev: 1,334 sentences in 427 chunks; the CSTO article 154 in 41
-
-
-def synthetic_rows(n: int, pool_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, lengths): each row lists up to 6 pool sentence ids; only the first ``length`` count."""
-    lengths = rng.integers(3, 7, size=n)
-    starts = rng.integers(0, pool_size - 6, size=n)
-    ids = starts[:, None] + np.arange(6)[None, :]
-    swap = rng.random((n, 6)) < SWAP
-    ids = np.where(swap, rng.integers(0, pool_size, size=(n, 6)), ids)
-    return ids.astype(np.int32), lengths.astype(np.int32)
-
-
-def synthetic_vectors(
-    ids: np.ndarray, lengths: np.ndarray, pool_vectors: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    n, dim = len(ids), pool_vectors.shape[1]
+def synthetic_vectors(ids: np.ndarray, lengths: np.ndarray, pool: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """normalise(normalised mean of the first ``length`` pool vectors of each row + Gaussian noise)."""
+    n, dim = len(ids), pool.shape[1]
     out = np.empty((n, dim), dtype=np.float32)
-    mask = (np.arange(6)[None, :] < lengths[:, None]).astype(np.float32)
-    block = 20_000
-    for a in range(0, n, block):
-        b = min(n, a + block)
-        summed = np.einsum("rk,rkd->rd", mask[a:b], pool_vectors[ids[a:b]])
-        mean = summed / lengths[a:b, None]
+    mask = (np.arange(ids.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
+    for a in range(0, n, 20_000):
+        b = min(n, a + 20_000)
+        mean = np.einsum("rk,rkd->rd", mask[a:b], pool[ids[a:b]]) / lengths[a:b, None]
         mean /= np.linalg.norm(mean, axis=1, keepdims=True)
-        noise = rng.standard_normal((b - a, dim)).astype(np.float32) * (NOISE_NORM / np.sqrt(dim))
-        v = mean + noise
+        v = mean + rng.standard_normal((b - a, dim)).astype(np.float32) * (NOISE_NORM / np.sqrt(dim))
         out[a:b] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out
 
 
-def synthetic_texts(
-    ids: np.ndarray, lengths: np.ndarray, sentences: list[Any], documents: dict[str, Any]
-) -> list[tuple[str, str, list[int]]]:
-    """(section title, text, sentence ids) per chunk."""
-    texts = [s.text for s in sentences]
-    titles = [documents[s.doc_id].title for s in sentences]
-    out = []
-    for row, length in zip(ids.tolist(), lengths.tolist(), strict=True):
-        chosen = row[:length]
-        out.append((titles[chosen[0]], " ".join(texts[j] for j in chosen), chosen))
-    return out
-
-
-def make_chunks(rows: list[tuple[str, str, list[int]]]) -> list[Any]:
+def make_chunks(ids: np.ndarray, lengths: np.ndarray, sentences: list[Any], documents: dict[str, Any]) -> list[Any]:
     from cstoqa.types import Chunk
 
-    return [
-        Chunk(
-            chunk_id=f"synthetic-{i:07d}",
-            doc_id=f"synthetic/{i // 10:06d}.md",
-            title=title,
-            section=title,
-            start=0,
-            end=len(text),
-            text=text,
-            sentence_ids=chosen,
+    chunks = []
+    for i, (row, length) in enumerate(zip(ids.tolist(), lengths.tolist(), strict=True)):
+        chosen = row[:length]
+        doc = documents[sentences[chosen[0]].doc_id]
+        text = " ".join(sentences[j].text for j in chosen)
+        chunks.append(
+            Chunk(
+                chunk_id=f"synthetic-{i:07d}",
+                doc_id=doc.doc_id,
+                title=doc.title,
+                section=doc.title,
+                start=0,
+                end=len(text),
+                text=text,
+                sentence_ids=chosen,
+            )
         )
-        for i, (title, text, chosen) in enumerate(rows)
-    ]
-
-
-# ---------------------------------------------------------------- measurement
-
-
-def timed_searches(
-    index: Any, vector: np.ndarray, k: int, key: str, stages: dict[str, list[float]], mismatches: dict[str, int]
-) -> list[tuple[int, float]]:
-    """Search as shipped (``key``) and forced onto one FAISS thread (``key``_1thread); count differing hit lists."""
-    from cstoqa.index import dense
-
-    t = time.perf_counter()
-    hits = dense.search(index, vector, k)
-    stages[key].append((time.perf_counter() - t) * 1000)
-    with faiss_single_thread_search():
-        t = time.perf_counter()
-        single = dense.search(index, vector, k)
-        stages[f"{key}_1thread"].append((time.perf_counter() - t) * 1000)
-    mismatches[key] += [r for r, _ in single] != [r for r, _ in hits]
-    return hits
+    return chunks
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float, float]:
     """(result, seconds, RSS growth in MB while the result is alive)."""
     gc.collect()
-    before = rss_mb()
-    started = time.perf_counter()
+    before, started = rss_mb(), time.perf_counter()
     result = fn(*args)
-    seconds = time.perf_counter() - started
-    return result, round(seconds, 3), round(rss_mb() - before, 1)
-
-
-def build_fp16(vectors: np.ndarray) -> Any:
-    """Proposed for src/cstoqa/index/dense.py: exact inner product over float16 copies of the vectors."""
-    import faiss
-
-    index = faiss.IndexScalarQuantizer(vectors.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    index.train(vectors)  # no-op for fp16 (no ranges to learn)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def faiss_bytes(index: Any) -> float:
-    import faiss
-
-    return round(len(faiss.serialize_index(index)) / 2**20, 1)
-
-
-def bm25_bytes(retriever: Any) -> float:
-    if retriever is None:
-        return 0.0
-    arrays = [v for v in retriever.scores.values() if isinstance(v, np.ndarray)]
-    return round(sum(a.nbytes for a in arrays) / 2**20, 1)
+    return result, round(time.perf_counter() - started, 3), round(rss_mb() - before, 1)
 
 
 def recall(approx: list[list[int]], exact: list[list[int]], k: int) -> float:
-    values = [len(set(a[:k]) & set(e[:k])) / max(1, min(k, len(e))) for a, e in zip(approx, exact, strict=True)]
-    return round(float(np.mean(values)), 4)
+    return round(
+        float(
+            np.mean([len(set(a[:k]) & set(e[:k])) / max(1, min(k, len(e))) for a, e in zip(approx, exact, strict=True)])
+        ),
+        4,
+    )
 
 
 def measure_size(
-    n: int,
-    pool: dict[str, Any],
-    pool_vectors: np.ndarray,
-    questions: list[str],
-    model: Any,
-    full: bool,
-    hnsw_skip_reason: str | None = None,
+    n: int, pool: dict[str, Any], pool_vectors: np.ndarray, tools: dict[str, Any], full: bool, hnsw_skip: str | None
 ) -> dict[str, Any]:
-    from cstoqa.answer.answerer import answer_question
+    import faiss
+    import torch
+
+    from cstoqa.assistant import Assistant, clean_question
     from cstoqa.chunking import embedding_text
     from cstoqa.index import dense, lexical
     from cstoqa.index.store import IndexData
-    from cstoqa.retrieval import retrieve, sentence_ranking
+    from cstoqa.reader.model import pad
+    from cstoqa.reader.windows import make_windows
     from cstoqa.settings import Settings
 
-    settings = Settings()
-    k_read = max(settings.top_k, settings.reader_passages)
+    settings, embedder = Settings(), tools["embedder"]
     rng = np.random.default_rng(SEED + n)
     result: dict[str, Any] = {"chunks": n, "full": full}
-    log(f"{n:,} chunks: generating vectors{' and texts' if full else ''}")
-    ids, lengths = synthetic_rows(n, len(pool["sentences"]), rng)
+    log(f"{n:,} chunks: vectors{', chunk table, BM25, sentence index' if full else ''}")
+    lengths = rng.integers(3, 7, size=n).astype(np.int32)
+    ids = rng.integers(0, len(pool_vectors) - 6, size=n)[:, None] + np.arange(6)[None, :]
+    ids = np.where(rng.random((n, 6)) < SWAP, rng.integers(0, len(pool_vectors), size=(n, 6)), ids).astype(np.int32)
     vectors = synthetic_vectors(ids, lengths, pool_vectors, rng)
     result["vectors_mb"] = round(vectors.nbytes / 2**20, 1)
-
-    chunks: list[Any] = []
-    bm25, idf = None, {}
-    if full:
-        rows = synthetic_texts(ids, lengths, pool["sentences"], pool["documents"])
-        chunks, result["chunk_table_build_s"], result["chunk_table_rss_growth_mb"] = timed(make_chunks, rows)
-        del rows
-        texts = [embedding_text(c) for c in chunks]
-        result["mean_words_per_chunk"] = round(float(np.mean([len(t.split()) for t in texts[:5000]])), 1)
-        log(f"{n:,} chunks: BM25 build")
-        (bm25, idf), result["bm25_build_s"], result["bm25_rss_growth_mb"] = timed(lexical.build, texts)
-        result["bm25_arrays_mb"] = bm25_bytes(bm25)
-        result["bm25_vocabulary"] = len(idf)
-        del texts
-    del ids, lengths
-
-    # Exact index: build, then every question with all stages.
-    log(f"{n:,} chunks: FAISS flat build")
-    flat, result["flat_build_s"], result["flat_rss_growth_mb"] = timed(dense.build, vectors, n + 1)
-    result["flat_index_mb"] = faiss_bytes(flat)
-    assert dense.kind(flat) == "flat"
-    # Sentence index as the shipped builder makes it (HNSW above settings.approximate_above rows), over
-    # SENTENCES_PER_CHUNK noisy copies of pool sentences per chunk; a hit on row r votes for chunk r // 3.
-    m = SENTENCES_PER_CHUNK * n
-    log(f"{n:,} chunks: sentence index over {m:,} synthetic sentence vectors")
-    sentence_rows = synthetic_vectors(
-        rng.integers(0, len(pool_vectors), size=(m, 6)), np.ones(m, dtype=np.int64), pool_vectors, rng
-    )
-    sentence_index, result["sentence_index_build_s"], _ = timed(dense.build, sentence_rows, settings.approximate_above)
-    result["sentence_index"] = {"rows": m, "kind": dense.kind(sentence_index)}
-    del sentence_rows
-    data = IndexData(
-        manifest={},
-        documents=pool["documents"],
-        chunks=chunks,
-        sentences=pool["sentences"],
-        chunk_vectors=vectors,
-        sentence_vectors=pool_vectors,
-        dense_index=flat,
-        sentence_index=sentence_index,
-        bm25=bm25,
-        idf=idf,
-    )
-    data.sentence_chunk = (np.arange(m) // SENTENCES_PER_CHUNK).tolist()
-    stages: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "floor",
-            "dense_flat",
-            "dense_flat_1thread",
-            "dense_fp16_1thread",
-            "dense_hnsw",
-            "dense_hnsw_1thread",
-            "bm25",
-            "bm25_inline",
-            "sentences",
-            "fusion",
-            "answer",
-            "answer_proposed",
-        )
-    }
-    mismatches = {"dense_flat": 0, "dense_hnsw": 0, "bm25": 0, "answer": 0}
-    exact_hits: list[list[int]] = []
-    query_vectors: list[np.ndarray] = []
-    words_cache = new_words_cache()
-    wait_for_quiet(f"{n:,} chunks: flat queries", max_wait=30)
-    for q in questions:
-        t = time.perf_counter()
-        vector = model.encode([q], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
-        stages["floor"].append((time.perf_counter() - t) * 1000)
-        vector = np.ascontiguousarray(vector, dtype=np.float32)
-        query_vectors.append(vector)
-        dense_hits = timed_searches(flat, vector, settings.candidates, "dense_flat", stages, mismatches)
-        exact_hits.append([row for row, _ in dense_hits])
-        if not full:
-            continue
-        t = time.perf_counter()
-        lexical_hits = lexical.search(bm25, n, q, settings.candidates)
-        stages["bm25"].append((time.perf_counter() - t) * 1000)
-        with bm25_without_thread_pool():
-            t = time.perf_counter()
-            inline = lexical.search(bm25, n, q, settings.candidates)
-            stages["bm25_inline"].append((time.perf_counter() - t) * 1000)
-        mismatches["bm25"] += inline != lexical_hits
-        t = time.perf_counter()
-        sentence_rows = sentence_ranking(data, vector, settings)
-        stages["sentences"].append((time.perf_counter() - t) * 1000)
-        with stubbed_searches(dense_hits, lexical_hits, sentence_rows):
-            t = time.perf_counter()
-            passages = retrieve(data, q, vector, settings, k_read)
-            stages["fusion"].append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        before = answer_question(q, vector, passages, data, settings)
-        stages["answer"].append((time.perf_counter() - t) * 1000)
-        with cached_words(words_cache):
-            t = time.perf_counter()
-            after = answer_question(q, vector, passages, data, settings)
-            stages["answer_proposed"].append((time.perf_counter() - t) * 1000)
-        mismatches["answer"] += (before.text, before.confidence) != (after.text, after.confidence)
-    del flat, data
-    gc.collect()
-
-    # Proposed middle ground: exact search over float16 vectors (half the memory traffic of IndexFlatIP).
-    log(f"{n:,} chunks: FAISS float16 (IndexScalarQuantizer QT_fp16) build")
-    fp16, result["fp16_build_s"], result["fp16_rss_growth_mb"] = timed(build_fp16, vectors)
-    result["fp16_index_mb"] = faiss_bytes(fp16)
-    fp16_hits: list[list[int]] = []
-    with faiss_single_thread_search():
-        for vector in query_vectors:
-            t = time.perf_counter()
-            hits = dense.search(fp16, vector, settings.candidates)
-            stages["dense_fp16_1thread"].append((time.perf_counter() - t) * 1000)
-            fp16_hits.append([row for row, _ in hits])
-    result["fp16_recall@10"] = recall(fp16_hits, exact_hits, 10)
-    result[f"fp16_recall@{settings.candidates}"] = recall(fp16_hits, exact_hits, settings.candidates)
-    del fp16
-    gc.collect()
-
-    # Approximate index: build as cstoqa does above approximate_above, then the same question vectors.
-    if hnsw_skip_reason:
-        result["hnsw_skipped"] = hnsw_skip_reason
-        log(f"{n:,} chunks: HNSW skipped: {hnsw_skip_reason}")
+    flat, result["flat_build_s"], result["flat_rss_growth_mb"] = timed(dense.build, vectors, n)
+    hnsw = None
+    if hnsw_skip:
+        result["hnsw_skipped"] = hnsw_skip
     else:
-        log(f"{n:,} chunks: FAISS HNSW build")
         hnsw, result["hnsw_build_s"], result["hnsw_rss_growth_mb"] = timed(dense.build, vectors, n - 1)
-        result["hnsw_index_mb"] = faiss_bytes(hnsw)
-        assert dense.kind(hnsw) == "hnsw"
-        approx_hits: list[list[int]] = []
-        wait_for_quiet(f"{n:,} chunks: HNSW queries", max_wait=30)
-        for vector in query_vectors:
-            hits = timed_searches(hnsw, vector, settings.candidates, "dense_hnsw", stages, mismatches)
-            approx_hits.append([row for row, _ in hits])
+    result["shipped_index"] = "hnsw" if n > settings.approximate_above and hnsw is not None else "flat"
+    samples: dict[str, list[float]] = {k: [] for k in ("floor", "ask", *STAGES, "other", "dense_flat", "dense_hnsw")}
+    exact_hits, approx_hits = [], []
+    questions = tools["questions"]
+    if full:
+        chunks, result["chunk_table_build_s"], result["chunk_table_rss_growth_mb"] = timed(
+            make_chunks, ids, lengths, pool["sentences"], pool["documents"]
+        )
+        (bm25, idf), result["bm25_build_s"], result["bm25_rss_growth_mb"] = timed(
+            lexical.build, [embedding_text(c) for c in chunks]
+        )
+        m = SENTENCES_PER_CHUNK * n
+        own = ids[:, :SENTENCES_PER_CHUNK].reshape(-1, 1)  # row 3i + j: chunk i's sentence j, with noise
+        rows = synthetic_vectors(own, np.ones(m, dtype=np.int32), pool_vectors, rng)
+        sentence_index, result["sentence_index_build_s"], result["sentence_index_rss_growth_mb"] = timed(
+            dense.build, rows, settings.approximate_above
+        )
+        result["sentence_index"] = {"rows": m, "kind": dense.kind(sentence_index)}
+        del rows
+        data = IndexData(
+            manifest={},
+            documents=pool["documents"],
+            chunks=chunks,
+            sentences=pool["sentences"],
+            chunk_vectors=vectors,
+            sentence_vectors=pool_vectors,
+            dense_index=hnsw if result["shipped_index"] == "hnsw" else flat,
+            sentence_index=sentence_index,
+            bm25=bm25,
+            idf=idf,
+        )
+        data.sentence_chunk = (np.arange(m) // SENTENCES_PER_CHUNK).tolist()
+        assistant = Assistant(Path("synthetic"), Path("synthetic"), settings, embedder, data, tools["reader"])
+        texts = [clean_question(q, settings.max_question_chars) for q in questions]
+        top = max(settings.top_k, settings.reader_passages)
+        windows = [
+            make_windows(tools["tokenizer"], t, [p.text for p in assistant.search(t, top)[: settings.reader_passages]])
+            for t in texts
+        ]
+        for t, w in list(zip(texts, windows, strict=True))[:10]:
+            assistant.ask(t)
+            if w:
+                with torch.inference_mode():
+                    tools["model"](**pad(w))
+        wait_for_quiet(f"{n:,} chunks: questions", max_wait=30)
+        log(f"{n:,} chunks: {len(texts)} questions, floor and ask")
+        for t, w in zip(texts, windows, strict=True):
+            torch.set_num_threads(1)
+            started = time.perf_counter()
+            embedder.encode([t])
+            if w:
+                with torch.inference_mode():
+                    tools["model"](**pad(w))
+            samples["floor"].append((time.perf_counter() - started) * 1000)
+            timings: dict[str, float] = {}
+            started = time.perf_counter()
+            assistant.ask(t, timings=timings)
+            samples["ask"].append((time.perf_counter() - started) * 1000)
+            for stage in STAGES:
+                samples[stage].append(timings[stage])
+            samples["other"].append(samples["ask"][-1] - sum(timings[stage] for stage in STAGES))
+        del assistant, data, chunks, bm25, idf, sentence_index
+    for q in questions:
+        vector = embedder.encode([q])[0]
+        for kind, index, hits in (("flat", flat, exact_hits), ("hnsw", hnsw, approx_hits)):
+            if index is not None:
+                started = time.perf_counter()
+                hits.append([row for row, _ in dense.search(index, vector, settings.candidates)])
+                samples[f"dense_{kind}"].append((time.perf_counter() - started) * 1000)
+    result["flat_index_mb"] = round(len(faiss.serialize_index(flat)) / 2**20, 1)
+    if hnsw is not None:
+        result["hnsw_index_mb"] = round(len(faiss.serialize_index(hnsw)) / 2**20, 1)
         result["hnsw_recall@10"] = recall(approx_hits, exact_hits, 10)
         result[f"hnsw_recall@{settings.candidates}"] = recall(approx_hits, exact_hits, settings.candidates)
-        # How recall and latency trade off with efSearch (cstoqa uses dense.HNSW_EF_SEARCH), same index.
-        sweep = []
-        with faiss_single_thread_search():
-            for ef in EF_SWEEP:
-                hnsw.hnsw.efSearch = ef
-                times, hits_ef = [], []
-                for vector in query_vectors:
-                    t = time.perf_counter()
-                    hits = dense.search(hnsw, vector, settings.candidates)
-                    times.append((time.perf_counter() - t) * 1000)
-                    hits_ef.append([row for row, _ in hits])
-                sweep.append(
-                    {
-                        "efSearch": ef,
-                        "p50_ms": summary(times)["p50"],
-                        "recall@10": recall(hits_ef, exact_hits, 10),
-                        f"recall@{settings.candidates}": recall(hits_ef, exact_hits, settings.candidates),
-                    }
-                )
-        hnsw.hnsw.efSearch = dense.HNSW_EF_SEARCH
-        result["hnsw_efsearch_sweep_1thread"] = sweep
-    result["proposed_vs_current_result_mismatches"] = mismatches
-    del hnsw, vectors, chunks, bm25, idf
-    gc.collect()
-
-    s = {k: summary(v) for k, v in stages.items() if v}
-    result["query_ms"] = s
-    floor = s["floor"]["p50"]
+    result["query_ms"] = {k: summary(v) for k, v in samples.items() if v}
     if full:
-        current = s["sentences"]["p50"] + s["bm25"]["p50"] + s["fusion"]["p50"] + s["answer"]["p50"]
-        proposed = s["sentences"]["p50"] + s["bm25_inline"]["p50"] + s["fusion"]["p50"] + s["answer_proposed"]["p50"]
-        for kind in ("flat", "hnsw"):
-            if f"dense_{kind}" not in s:
-                continue
-            total = floor + s[f"dense_{kind}"]["p50"] + current
-            total_proposed = floor + s[f"dense_{kind}_1thread"]["p50"] + proposed
-            result[f"p50_total_ms_{kind}"] = round(total, 3)
-            result[f"ratio_p50_total_to_floor_{kind}"] = round(total / floor, 3)
-            result[f"p50_total_ms_{kind}_proposed"] = round(total_proposed, 3)
-            result[f"ratio_p50_total_to_floor_{kind}_proposed"] = round(total_proposed / floor, 3)
-        if "dense_fp16_1thread" in s:
-            total = floor + s["dense_fp16_1thread"]["p50"] + proposed
-            result["p50_total_ms_fp16_proposed"] = round(total, 3)
-            result["ratio_p50_total_to_floor_fp16_proposed"] = round(total / floor, 3)
+        result["ratio_p50_ask_to_floor"] = round(
+            result["query_ms"]["ask"]["p50"] / result["query_ms"]["floor"]["p50"], 3
+        )
+    del flat, hnsw, vectors
+    gc.collect()
     return result
 
 
-def target_block(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The 100k target, judged on the index cstoqa would build at that size (Settings().approximate_above)."""
-    from cstoqa.settings import Settings
-
-    at = next((r for r in results if r["chunks"] == 100_000 and r["full"]), None)
-    if at is None:
-        return {"warm_p50_over_floor_at_100k": TARGET_AT_100K, "verdict": "not measured"}
-    above = Settings().approximate_above
-    kind = "hnsw" if above < 100_000 and "ratio_p50_total_to_floor_hnsw" in at else "flat"
-    value = at[f"ratio_p50_total_to_floor_{kind}"]
-    return {
-        "warm_p50_over_floor_at_100k": TARGET_AT_100K,
-        "approximate_above": above,
-        "index_used_at_100k": kind,
-        "value": value,
-        "verdict": verdict(value, TARGET_AT_100K),
-        "value_flat": at["ratio_p50_total_to_floor_flat"],
-        "value_hnsw": at.get("ratio_p50_total_to_floor_hnsw"),
-        "value_flat_with_proposed_changes": at.get("ratio_p50_total_to_floor_flat_proposed"),
-        "value_fp16_with_proposed_changes": at.get("ratio_p50_total_to_floor_fp16_proposed"),
-        "value_hnsw_with_proposed_changes": at.get("ratio_p50_total_to_floor_hnsw_proposed"),
-        "hnsw_recall@10": at.get("hnsw_recall@10"),
-    }
+def available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable"):
+            return int(line.split()[1]) / 1024
+    return float("inf")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200, help="questions timed per size")
-    parser.add_argument(
-        "--faiss-only-1m", action="store_true", help="at 1M chunks measure FAISS only (no BM25, chunk table, answers)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for query encoding")
-    parser.add_argument(
-        "--budget-min", type=float, default=25, help="skip an HNSW build projected to overrun this many minutes"
-    )
+    parser.add_argument("--faiss-only-1m", action="store_true", help="at 1M chunks measure the FAISS indexes only")
+    parser.add_argument("--budget-min", type=float, default=25, help="time budget of the whole run, in minutes")
     parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
         prepare(args.prepare, args.queries)
         return
-    sizes = [int(x) for x in args.sizes.split(",")]
     if not SQUAD.is_file():
         write_results("scale", {"skipped": f"{SQUAD} not found", "machine": machine_info()})
         return
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cstoqa-bench-scale-") as tmp:
-        log("preparing the sentence pool (niced child: ingest, chunking, spaCy, real embeddings)")
+        log("preparing the sentence pool (niced child: ingest, chunking, real embeddings)")
         prep = check(
             run_child([PYTHON, __file__, "--prepare", tmp, "--queries", str(args.queries)], nice=10), "preparation"
         )
@@ -488,84 +285,75 @@ def main() -> None:
             pool = pickle.load(fh)
         pool_vectors = np.load(Path(tmp) / "sentence_vectors.npy")
 
-    import faiss
-    import torch
-
     from cstoqa.embedding import SentenceTransformerEmbedder
+    from cstoqa.reader.model import TransformerReader, load_model, load_tokenizer
+    from cstoqa.settings import Settings
 
-    torch.set_num_threads(args.threads)
-    model = SentenceTransformerEmbedder()._load()
-    questions = [q["question"] for q in pool["questions"]]
-    for q in questions[:20]:
-        model.encode([q])
+    tools = {
+        "embedder": SentenceTransformerEmbedder(),
+        "reader": TransformerReader(),
+        "model": load_model(),
+        "tokenizer": load_tokenizer(),
+        "questions": pool["questions"],
+    }
     quiet = wait_for_quiet("scale")
     rss_base = rss_mb()
-    results = []
-    for n in sizes:
+    results: list[dict[str, Any]] = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        left = args.budget_min * 60 - (time.perf_counter() - started)
         full = n < 1_000_000 or not args.faiss_only_1m
-        last_full = next((r for r in reversed(results) if "bm25_build_s" in r), None)
-        if full and n >= 1_000_000 and last_full:
-            # BM25 and the chunk table grow about linearly; fall back to FAISS only when they would overrun.
-            projected_full = (
-                (last_full["bm25_build_s"] + last_full["chunk_table_build_s"]) * n / last_full["chunks"] * 1.5
-            )
-            left = args.budget_min * 60 - (time.perf_counter() - started)
-            if projected_full > left / 2:
-                full = False
-                log(
-                    f"{n:,} chunks: FAISS only (BM25 + chunk table projected {projected_full:.0f} s, {left:.0f} s left)"
-                )
-        skip = None
+        last = next((r for r in reversed(results) if "bm25_build_s" in r), None)
+        if full and n >= 1_000_000 and last:  # these costs grow about linearly with the number of chunks
+            factor = n / last["chunks"] * 1.5
+            cost_s = sum(last[k] for k in ("chunk_table_build_s", "bm25_build_s", "sentence_index_build_s")) * factor
+            growth_mb = ("chunk_table_rss_growth_mb", "bm25_rss_growth_mb", "sentence_index_rss_growth_mb")
+            cost_mb = (sum(last[k] for k in growth_mb) + SENTENCES_PER_CHUNK * last["vectors_mb"]) * factor
+            full = cost_s < left / 2 and cost_mb < available_mb() * 0.7
+            log(f"{n:,} chunks: full: projected {cost_s:.0f} s, {cost_mb:.0f} MB: {'yes' if full else 'FAISS only'}")
         previous = next((r for r in reversed(results) if "hnsw_build_s" in r), None)
-        if previous:
-            projected = previous["hnsw_build_s"] * n / previous["chunks"] * 1.3
-            left = args.budget_min * 60 - (time.perf_counter() - started)
-            if projected > left:
-                skip = f"projected build {projected:.0f} s > {left:.0f} s left of the {args.budget_min}-minute budget"
-        results.append(measure_size(n, pool, pool_vectors, questions, model, full, skip))
+        projected = previous["hnsw_build_s"] * n / previous["chunks"] * 1.3 if previous else 0.0
+        skip = f"projected build {projected:.0f} s > {left:.0f} s left of the budget" if projected > left else None
+        results.append(measure_size(n, pool, pool_vectors, tools, full, skip))
         log(f"{n:,} chunks done; {time.perf_counter() - started:.0f} s so far")
 
-    growth: dict[str, Any] = {}
-    if len(results) > 1:
-        first = results[0]
-        for r in results[1:]:
-            factor = r["chunks"] / first["chunks"]
-            key = f"{first['chunks']}->{r['chunks']} (x{factor:g})"
-            growth[key] = {}
-            for metric in (
-                "flat_build_s",
-                "hnsw_build_s",
-                "bm25_build_s",
-                "flat_index_mb",
-                "hnsw_index_mb",
-                "bm25_arrays_mb",
-            ):
-                if metric in r and metric in first and first[metric]:
-                    growth[key][metric] = round(r[metric] / first[metric], 2)
-            for stage in r["query_ms"]:
-                if stage in first["query_ms"]:
-                    growth[key][f"{stage}_p50"] = round(
-                        r["query_ms"][stage]["p50"] / first["query_ms"][stage]["p50"], 2
-                    )
+    growth = {}
+    first = results[0]
+    for r in results[1:]:
+        keys = [k for k in r if k.endswith(("_build_s", "_index_mb")) and first.get(k)]
+        entry = {k: round(r[k] / first[k], 2) for k in keys}
+        entry.update(
+            {
+                f"{s}_p50": round(r["query_ms"][s]["p50"] / first["query_ms"][s]["p50"], 2)
+                for s in r["query_ms"]
+                if s in first["query_ms"]
+            }
+        )
+        growth[f"{first['chunks']}->{r['chunks']} (x{r['chunks'] / first['chunks']:g})"] = entry
+    at = next((r for r in results if r["chunks"] == 100_000 and r["full"]), None)
+    value = at["ratio_p50_ask_to_floor"] if at else None
     payload = {
         "machine": machine_info(),
         "quiet_check": quiet,
         "method": {
             "pool_sentences": len(pool["sentences"]),
             "pool_documents": len(pool["documents"]),
-            "questions": len(questions),
+            "questions": len(pool["questions"]),
             "chunk": f"3-6 consecutive pool sentences, each swapped for a random one with p={SWAP}",
             "vector": f"normalise(normalised mean of its sentences' real vectors + Gaussian noise, norm {NOISE_NORM})",
-            "torch_threads_for_query_encoding": args.threads,
-            "faiss_omp_threads": faiss.omp_get_max_threads(),
-            "hnsw": "cstoqa.index.dense: M=32, efConstruction=80, efSearch=96",
+            "floor": "embedder.encode([question]) + one reader forward over the windows ask reads, 1 torch thread",
+            "approximate_above": Settings().approximate_above,
             "preparation_child_s": round(prep["seconds"], 1),
         },
         "rss_mb_before_sizes": rss_base,
         "sizes": results,
         "growth_relative_to_smallest": growth,
         "total_runtime_s": round(time.perf_counter() - started, 1),
-        "target": target_block(results),
+        "target": {
+            "warm_p50_over_floor_at_100k": TARGET_AT_100K,
+            "index_used_at_100k": at["shipped_index"] if at else None,
+            "value": value,
+            "verdict": verdict(value, TARGET_AT_100K),
+        },
     }
     write_results("scale", payload)
 
