@@ -4,8 +4,8 @@ Corpus: every paragraph of ../shared/squad2/dev_public.json written as a Markdow
 loader) into a temporary folder. Skipped, with a note in the results, when the file is absent.
 
 * full builds in this process with the model already loaded (as the raw encode excludes loading), split into
-  stages: the functions ``cstoqa.index.builder`` calls are wrapped with timers for the duration of the build,
-  and the embedder is wrapped (through the public ``Embedder`` protocol) to time every encode;
+  stages: the seconds per stage that ``reindex`` records in its report (scan, read, chunk, embed, lexical,
+  dense, save);
 * raw encode: ``embedder.encode`` of all the built chunks' ``embedding_text`` in one call (and of the sentence
   texts, which a build embeds too); build chunks/s ÷ raw chunks/s is the target ratio. Raw encodes and builds
   alternate in rounds; medians are reported;
@@ -24,9 +24,6 @@ import json
 import statistics
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,72 +46,15 @@ TARGET_RATIO = 0.85
 TARGET_UNCHANGED_S = 1.0
 
 
-class TimedEmbedder:
-    """An Embedder that adds the wall time of every encode of the embedder it wraps to ``seconds``."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.name, self.seconds = inner, inner.name, 0.0
-
-    @property
-    def loaded(self) -> bool:
-        return bool(self.inner.loaded)
-
-    def encode(self, texts: Sequence[str]) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.inner.encode(texts)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
-@contextmanager
-def timed_stages() -> Iterator[dict[str, float]]:
-    """Seconds per stage of a build, from timers around the module functions the builder calls."""
-    from cstoqa.index import builder, dense, lexical, store
-
-    seconds: dict[str, float] = defaultdict(float)
-    targets = [
-        (builder, "scan", "scan (walk, read, hash)"),
-        (builder, "load_document", "ingest (parse, sections)"),
-        (builder, "chunk_document", "sentence split + chunk"),
-        (lexical, "build", "BM25 (tokenize, index, idf)"),
-        (dense, "build", "FAISS"),
-        (store, "save", "save (write, checksum, fsync, swap)"),
-        (store, "load", "load previous index"),
-    ]
-    saved = [(module, attr, getattr(module, attr)) for module, attr, _ in targets]
-
-    def wrap(real: Any, stage: str) -> Any:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return real(*args, **kwargs)
-            finally:
-                seconds[stage] += time.perf_counter() - started
-
-        return timed
-
-    for (module, attr, stage), (_, _, real) in zip(targets, saved, strict=True):
-        setattr(module, attr, wrap(real, stage))
-    try:
-        yield seconds
-    finally:
-        for module, attr, real in saved:
-            setattr(module, attr, real)
-
-
 def build_in_process(corpus: Path, index: Path, embedder: Any, rebuild: bool) -> dict[str, Any]:
-    from cstoqa.index import builder
+    from cstoqa.indexing import reindex
     from cstoqa.settings import Settings
 
-    timed = TimedEmbedder(embedder)
-    with timed_stages() as seconds:
-        started = time.perf_counter()
-        report, _ = builder.reindex(corpus, index, Settings(), timed, rebuild=rebuild)
-        total = time.perf_counter() - started
-    seconds["embedding (chunks + sentences)"] = timed.seconds
-    stages = {k: round(v, 3) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
-    stages["other"] = round(total - sum(seconds.values()), 3)
+    started = time.perf_counter()
+    report, _ = reindex(corpus, index, Settings(), embedder, rebuild=rebuild)
+    total = time.perf_counter() - started
+    stages = dict(sorted(report.stages.items(), key=lambda kv: -kv[1]))
+    stages["other"] = round(total - sum(report.stages.values()), 3)
     return {
         "seconds": round(total, 3),
         "chunks": report.total_chunks,
@@ -149,7 +89,7 @@ def cli_index(corpus: Path, index: Path, rebuild: bool = False) -> dict[str, Any
 def torch_check_child(corpus: Path, index: Path) -> dict[str, Any]:
     """Unchanged reindex in a fresh interpreter: was torch (or sentence_transformers) imported at all?"""
     code = (
-        "import sys, json\nfrom pathlib import Path\nfrom cstoqa.index.builder import reindex\n"
+        "import sys, json\nfrom pathlib import Path\nfrom cstoqa.indexing import reindex\n"
         "from cstoqa.embedding import SentenceTransformerEmbedder\nfrom cstoqa.settings import Settings\n"
         f"r, _ = reindex(Path({str(corpus)!r}), Path({str(index)!r}), Settings(), SentenceTransformerEmbedder())\n"
         "print(json.dumps({'report_seconds': r.seconds, 'model_loaded': r.model_loaded,"

@@ -149,6 +149,7 @@ def measure_size(
     from cstoqa.assistant import Assistant, clean_question
     from cstoqa.chunking import embedding_text
     from cstoqa.index import dense, lexical
+    from cstoqa.index.manifest import Counts, Manifest
     from cstoqa.index.store import IndexData
     from cstoqa.reader.model import pad
     from cstoqa.reader.windows import make_windows
@@ -189,7 +190,17 @@ def measure_size(
         result["sentence_index"] = {"rows": m, "kind": dense.kind(sentence_index)}
         del rows
         data = IndexData(
-            manifest={},
+            manifest=Manifest(
+                cstoqa_version="bench",
+                model=settings.model_name,
+                fingerprint=settings.build_fingerprint(),
+                settings=settings.model_dump(),
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                dense_index=dense.kind(hnsw if result["shipped_index"] == "hnsw" else flat),
+                dimension=vectors.shape[1],
+                counts=Counts(documents=len(pool["documents"]), chunks=n, sentences=m),
+                documents={},
+            ),
             documents=pool["documents"],
             chunks=chunks,
             sentences=pool["sentences"],

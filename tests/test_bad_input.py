@@ -24,18 +24,19 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import SMALL_CORPUS, FakeEmbedder, FakeReader, assert_valid_answer
-from cstoqa import cli
+from cstoqa import cli, indexing
 from cstoqa.assistant import Assistant, displayable
 from cstoqa.chat.feedback import FeedbackLog
 from cstoqa.chat.server import ChatHandlers
 from cstoqa.chunking import chunk_document
 from cstoqa.errors import CorpusError, InvalidQuestionError
-from cstoqa.index import builder, store
+from cstoqa.index import store
+from cstoqa.index.manifest import FORMAT_VERSION
 from cstoqa.ingest import SourceFile, load_document
 from cstoqa.ingest import corpus as corpus_module
 from cstoqa.settings import Settings
 from cstoqa.types import Passage
+from support import SMALL_CORPUS, FakeEmbedder, FakeReader, assert_valid_answer
 
 # Answer whenever a sentence matches, so that generated questions also produce citations to check.
 ANSWER_ALWAYS = Settings(abstain_threshold=0.0)
@@ -336,7 +337,7 @@ def test_each_unusable_file_is_skipped_with_its_reason_and_the_rest_is_indexed(
 ) -> None:
     corpus, reasons = messy_corpus
     started = time.perf_counter()
-    report, data = builder.reindex(corpus, tmp_path / "index", settings, fake_embedder)
+    report, data = indexing.reindex(corpus, tmp_path / "index", settings, fake_embedder)
     seconds = time.perf_counter() - started
     assert data is not None and seconds < 30
 
@@ -355,7 +356,7 @@ def test_each_unusable_file_is_skipped_with_its_reason_and_the_rest_is_indexed(
     assert "Nested pages are read to the bottom." in data.documents["deep.html"].text
 
     fake_embedder.reset()  # nothing changed: the skipped files are remembered, nothing is embedded again
-    again, _ = builder.reindex(corpus, tmp_path / "index", settings, fake_embedder)
+    again, _ = indexing.reindex(corpus, tmp_path / "index", settings, fake_embedder)
     assert fake_embedder.calls == 0 and set(again.unchanged) == set(report.added)
 
 
@@ -372,7 +373,7 @@ def test_a_50_mb_file_is_skipped_without_being_read(tmp_path: Path, settings: Se
     tracemalloc.start()
     try:
         started = time.perf_counter()
-        sources, skipped = builder.scan(corpus, settings)
+        sources, skipped = indexing.scan(corpus, settings)
         seconds = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -518,7 +519,7 @@ def test_index_from_another_version_or_model_is_rebuilt_automatically(
     code, out, err = run_cli(monkeypatch, capsys, "ask", "Where is the secretariat located?", "--json")
     assert code == 0 and err == "" and json.loads(out)["passages"][0]["chunk"]["doc_id"] == "page.html"
     manifest = store.read_manifest(index_dir)
-    assert manifest["format_version"] == store.FORMAT_VERSION and manifest["model"] == Settings().model_name
+    assert manifest.format_version == FORMAT_VERSION and manifest.model == Settings().model_name
 
 
 def test_an_index_folder_that_is_a_file_is_one_error_line(
@@ -541,8 +542,8 @@ def test_lone_surrogates_sent_as_json_escapes_are_answered_by_the_server(
     """gradio_client cannot send them, but any JSON client can: ``"\\ud800"`` is valid JSON."""
     import httpx
 
-    from conftest import free_port
     from cstoqa.chat.server import build_app, launch
+    from support import free_port
 
     demo = build_app(open_assistant(), examples=[])
     _, url, _ = launch(demo, port=free_port(), block=False)

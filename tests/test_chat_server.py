@@ -54,7 +54,7 @@ def test_respond_adds_the_question_and_a_cited_reply(handlers: ChatHandlers) -> 
             "question": "Where is the secretariat located?",
             "asked": "Where is the secretariat located?",
             "answer": turns[0]["answer"],
-            "built_at": handlers.assistant.data.manifest["built_at"],
+            "built_at": handlers.assistant.data.manifest.built_at,
         }
     ]
     assert turns[0]["answer"]["citations"][0]["doc_id"] == "page.html"

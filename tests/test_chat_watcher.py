@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import FakeEmbedder, FakeReader
 from cstoqa.assistant import Assistant
 from cstoqa.chat.watcher import CorpusWatcher, generation, index_status
 from cstoqa.settings import Settings
 from cstoqa.types import Answer
+from support import FakeEmbedder, FakeReader
 
 ZEBRA = "Zebra Council\n\nThe zebra council meets in Reykjavik every spring to count the stripes.\n"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FakeEmbedder, FakeReader
 from cstoqa import cli
 from cstoqa.errors import InvalidQuestionError
 from cstoqa.index import store
+from support import FakeEmbedder, FakeReader
 
 DOCS = ["guide.txt", "notes.md", "page.html"]
 
@@ -39,7 +39,7 @@ def test_index_json_reports_added_documents(runner: CliRunner, env: dict[str, st
     assert report["added"] == DOCS
     assert report["chunks_embedded"] == report["total_chunks"] > 0
     assert report["model_loaded"] is True
-    assert store.load(index_dir).manifest["counts"]["documents"] == 3
+    assert store.load(index_dir).manifest.counts.documents == 3
 
     again = json.loads(runner.invoke(cli.app, ["index", "--json"], env=env).stdout)
     assert again["unchanged"] == DOCS and again["chunks_embedded"] == 0 and again["model_loaded"] is False

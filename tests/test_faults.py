@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, FakeReader, assert_valid_answer
+from cstoqa import indexing
 from cstoqa.assistant import Assistant
-from cstoqa.index import builder, store
+from cstoqa.index import store
 from cstoqa.index.store import IndexData
 from cstoqa.settings import Settings
+from support import FakeEmbedder, FakeReader, assert_valid_answer
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -34,8 +35,9 @@ REINDEX_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     sys.path.insert(0, {tests!r})
-    from conftest import FakeEmbedder
-    from cstoqa.index import builder, store
+    from support import FakeEmbedder
+    from cstoqa import indexing
+    from cstoqa.index import store
     from cstoqa.settings import Settings
 
     STALL = os.environ.get("CSTOQA_TEST_STALL", "")  # the step at which to stop and wait for SIGKILL
@@ -48,7 +50,7 @@ REINDEX_SCRIPT = textwrap.dedent(
             marker.write_text(step)
             time.sleep(300)
 
-    real_iter_sources = builder.iter_sources
+    real_iter_sources = indexing.iter_sources
 
     def iter_sources(*args, **kwargs):  # scanning: after each file is read
         for source in real_iter_sources(*args, **kwargs):
@@ -83,7 +85,7 @@ REINDEX_SCRIPT = textwrap.dedent(
         if swap:
             reached("after_swap")
 
-    builder.iter_sources = iter_sources
+    indexing.iter_sources = iter_sources
     store._write_jsonl = write_jsonl
     Path.rename = rename
     os.replace = replace
@@ -92,7 +94,7 @@ REINDEX_SCRIPT = textwrap.dedent(
     gate = os.environ.get("CSTOQA_TEST_GATE")  # wait for the go, to start two at the same moment
     while gate and not Path(gate).exists():
         time.sleep(0.005)
-    builder.reindex(Path(sys.argv[1]), Path(sys.argv[2]), Settings(), SlowEmbedder())
+    indexing.reindex(Path(sys.argv[1]), Path(sys.argv[2]), Settings(), SlowEmbedder())
     print("finished")
     """
 ).format(tests=str(TESTS_DIR))
@@ -146,7 +148,7 @@ def kill(proc: subprocess.Popen[str]) -> bool:
 
 @pytest.fixture
 def built(small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder) -> IndexData:
-    _, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    _, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None
     return data
 
@@ -261,7 +263,7 @@ def test_a_second_reindexer_is_told_the_index_is_busy(
     assert reader.search("Where is the secretariat located?")[0].doc_id == "page.html"
 
     assert kill(stalled_reindexer)
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert report.changed == ["guide.txt"] and data is not None and leftovers(index_dir) == []
 
 

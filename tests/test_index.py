@@ -16,13 +16,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import FakeEmbedder
+from cstoqa import indexing
 from cstoqa.assistant import Assistant
 from cstoqa.chunking import embedding_text, sentence_embedding_text
 from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError
-from cstoqa.index import builder, store
-from cstoqa.index.store import FORMAT_VERSION, IndexData
+from cstoqa.index import store
+from cstoqa.index.manifest import FORMAT_VERSION, Counts
+from cstoqa.index.store import IndexData
 from cstoqa.settings import Settings
+from support import FakeEmbedder
 
 DOCS = ["guide.txt", "notes.md", "page.html"]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -61,7 +63,7 @@ def assert_consistent(data: IndexData, embedder: FakeEmbedder) -> None:
 @pytest.fixture
 def built(small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder) -> IndexData:
     """The small corpus indexed once; the embedder's counters are reset afterwards."""
-    _, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    _, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None
     fake_embedder.reset()
     return data
@@ -73,7 +75,7 @@ def built(small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder
 def test_build_then_load_round_trip(
     small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None
     assert report.added == DOCS
     assert (report.changed, report.removed, report.unchanged, report.skipped) == ([], [], [], [])
@@ -81,6 +83,8 @@ def test_build_then_load_round_trip(
     assert report.sentences_embedded == len(data.sentences)
     assert fake_embedder.texts_encoded == len(data.chunks) + len(data.sentences)
     assert report.total_documents == 3 and report.model_loaded and not report.rebuilt and report.wrote_index
+    assert set(report.stages) == {"scan", "load previous", "read", "chunk", "embed", "lexical", "dense", "save"}
+    assert all(seconds >= 0 for seconds in report.stages.values())
 
     loaded = store.load(index_dir)
     assert loaded.documents == data.documents
@@ -93,16 +97,17 @@ def test_build_then_load_round_trip(
     assert_consistent(loaded, fake_embedder)
 
     manifest = loaded.manifest
-    assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["fingerprint"] == settings.build_fingerprint()
-    assert manifest["counts"] == {"documents": 3, "chunks": len(data.chunks), "sentences": len(data.sentences)}
-    assert manifest["dimension"] == fake_embedder.dimensions and manifest["dense_index"] == "flat"
-    assert set(manifest["documents"]) == set(DOCS)
-    assert sum(d["chunks"] for d in manifest["documents"].values()) == len(data.chunks)
+    assert manifest == data.manifest
+    assert manifest.format_version == FORMAT_VERSION
+    assert manifest.fingerprint == settings.build_fingerprint()
+    assert manifest.counts == Counts(documents=3, chunks=len(data.chunks), sentences=len(data.sentences))
+    assert manifest.dimension == fake_embedder.dimensions and manifest.dense_index == "flat"
+    assert set(manifest.documents) == set(DOCS)
+    assert sum(d.chunks for d in manifest.documents.values()) == len(data.chunks)
     for name in store.FILES:
-        entry = manifest["files"][name]
-        assert len(entry["sha256"]) == 64 and entry["bytes"] == (loaded.path / name).stat().st_size
-    assert any(name.startswith("bm25/") for name in manifest["files"])
+        entry = manifest.files[name]
+        assert len(entry.sha256) == 64 and entry.bytes == (loaded.path / name).stat().st_size
+    assert any(name.startswith("bm25/") for name in manifest.files)
     assert generations(index_dir) == [loaded.path.name]
     assert leftovers(index_dir) == []
 
@@ -114,7 +119,7 @@ def test_empty_corpus_is_an_error_that_says_why(
     corpus.mkdir()
     (corpus / "empty.txt").write_text("")
     with pytest.raises(CorpusError, match=r"no readable document \(empty.txt: empty file\)"):
-        builder.reindex(corpus, tmp_path / "index", settings, fake_embedder)
+        indexing.reindex(corpus, tmp_path / "index", settings, fake_embedder)
     with pytest.raises(IndexMissingError, match="build one with `cstoqa index`"):
         store.load(tmp_path / "index")
 
@@ -127,7 +132,7 @@ def test_unchanged_reindex_embeds_nothing_and_writes_nothing(
 ) -> None:
     before = generations(index_dir)
     os.utime(small_corpus / "guide.txt", (time.time() + 100, time.time() + 100))  # touched, same content
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is None
     assert fake_embedder.calls == 0
     assert report.unchanged == DOCS and not report.wrote_index
@@ -139,7 +144,7 @@ def test_unchanged_reindex_embeds_nothing_and_writes_nothing(
 def test_query_settings_do_not_force_a_rebuild(
     built: IndexData, small_corpus: Path, index_dir: Path, fake_embedder: FakeEmbedder
 ) -> None:
-    report, data = builder.reindex(small_corpus, index_dir, Settings(top_k=2, rrf_k=10), fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, Settings(top_k=2, rrf_k=10), fake_embedder)
     assert data is None and not report.rebuilt and fake_embedder.calls == 0
 
 
@@ -147,12 +152,13 @@ def test_unchanged_reindex_with_a_skipped_file_writes_nothing(
     small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
     (small_corpus / "empty.txt").write_text("")
-    builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     before = generations(index_dir)
     fake_embedder.reset()
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert fake_embedder.calls == 0
     assert [s.path for s in report.skipped] == ["empty.txt"]
+    assert set(report.stages) == {"scan"}
     assert data is None
     assert generations(index_dir) == before
 
@@ -162,7 +168,7 @@ def test_modified_file_is_the_only_one_embedded_again(
 ) -> None:
     guide = small_corpus / "guide.txt"
     guide.write_text(guide.read_text() + "\nFunding\n\nEach member pays dues. The council sets them yearly.\n")
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None
     assert report.changed == ["guide.txt"]
     assert report.unchanged == ["notes.md", "page.html"]
@@ -185,7 +191,7 @@ def test_added_and_removed_files_are_reported(
     (small_corpus / "page.html").unlink()
     (small_corpus / "sub").mkdir()
     (small_corpus / "sub" / "new.md").write_text("# Drills\n\nAnnual drills train the reaction force.\n")
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None
     assert (report.added, report.removed, report.changed) == (["sub/new.md"], ["page.html"], [])
     assert report.unchanged == ["guide.txt", "notes.md"]
@@ -193,7 +199,7 @@ def test_added_and_removed_files_are_reported(
     loaded = store.load(index_dir)
     assert set(loaded.documents) == {"guide.txt", "notes.md", "sub/new.md"}
     assert {c.doc_id for c in loaded.chunks} == {"guide.txt", "notes.md", "sub/new.md"}
-    assert loaded.manifest["counts"]["documents"] == 3
+    assert loaded.manifest.counts.documents == 3
     assert_consistent(loaded, fake_embedder)
 
 
@@ -201,7 +207,7 @@ def test_file_that_became_unreadable_is_removed_and_skipped(
     built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
     (small_corpus / "notes.md").write_bytes(b"\x00binary now")
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert data is not None and "notes.md" not in data.documents
     assert report.removed == ["notes.md"]
     assert [(s.path, s.reason) for s in report.skipped] == [("notes.md", "binary file (contains NUL bytes)")]
@@ -212,18 +218,18 @@ def test_changed_build_setting_forces_full_rebuild(
     built: IndexData, small_corpus: Path, index_dir: Path, fake_embedder: FakeEmbedder
 ) -> None:
     changed = Settings(chunk_words=20)
-    assert changed.build_fingerprint() != built.manifest["fingerprint"]
-    report, data = builder.reindex(small_corpus, index_dir, changed, fake_embedder)
+    assert changed.build_fingerprint() != built.manifest.fingerprint
+    report, data = indexing.reindex(small_corpus, index_dir, changed, fake_embedder)
     assert data is not None
     assert report.rebuilt and report.added == DOCS and report.unchanged == []
     assert fake_embedder.texts_encoded == len(data.chunks) + len(data.sentences)
-    assert store.load(index_dir).manifest["fingerprint"] == changed.build_fingerprint()
+    assert store.load(index_dir).manifest.fingerprint == changed.build_fingerprint()
 
 
 def test_rebuild_flag_embeds_everything_again(
     built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
-    report, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder, rebuild=True)
+    report, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder, rebuild=True)
     assert data is not None and report.rebuilt
     assert fake_embedder.texts_encoded == len(built.chunks) + len(built.sentences)
     assert data.chunks == built.chunks
@@ -244,7 +250,7 @@ def reindex_three_times(
     names = []
     for i in range(3):
         (small_corpus / f"extra{i}.txt").write_text(f"Extra document number {i} about drills.\n")
-        _, data = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+        _, data = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
         assert data is not None and data.path is not None
         assert (index_dir / "current").resolve() == data.path
         names.append(data.path.name)
@@ -311,7 +317,7 @@ def test_damaged_index_is_reported_by_open_and_repaired_by_rebuild(
     (index_dir / "current" / "chunk_vectors.npy").unlink()
     with pytest.raises(IndexCorruptError, match=r"chunk_vectors\.npy is missing"):
         open_assistant()
-    report, _ = builder.reindex(small_corpus, index_dir, settings, fake_embedder, rebuild=True)
+    report, _ = indexing.reindex(small_corpus, index_dir, settings, fake_embedder, rebuild=True)
     assert report.rebuilt
     assert store.load(index_dir).chunks == built.chunks
 
@@ -356,7 +362,7 @@ def test_incompatible_index_is_rebuilt_by_open(
     assistant = open_assistant()
     assert assistant.last_report is not None and assistant.last_report.rebuilt
     assert fake_embedder.texts_encoded == len(built.chunks) + len(built.sentences)
-    assert store.read_manifest(index_dir)["format_version"] == FORMAT_VERSION
+    assert store.read_manifest(index_dir).format_version == FORMAT_VERSION
     assert assistant.search("Where is the secretariat located?")[0].doc_id == "page.html"
 
 
@@ -411,8 +417,9 @@ KILLED_REINDEX = textwrap.dedent(
     from pathlib import Path
 
     sys.path.insert(0, {tests!r})
-    from conftest import FakeEmbedder
-    from cstoqa.index import builder, dense
+    from support import FakeEmbedder
+    from cstoqa import indexing
+    from cstoqa.index import dense
     from cstoqa.settings import Settings
 
     stage, marker = {stage!r}, Path({marker!r})
@@ -435,7 +442,7 @@ KILLED_REINDEX = textwrap.dedent(
             stall()
 
     dense.save = stalling_save
-    builder.reindex(Path({corpus!r}), Path({index!r}), Settings(), StallingEmbedder())
+    indexing.reindex(Path({corpus!r}), Path({index!r}), Settings(), StallingEmbedder())
     """
 )
 
@@ -496,7 +503,7 @@ def test_leftover_is_cleaned_by_an_unchanged_reindex(
     leftover = index_dir / ".gen-20000101T000000-deadbeef.tmp"
     leftover.mkdir()
     (leftover / "chunk_vectors.npy").write_bytes(b"\0" * 1024)
-    report, _ = builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    report, _ = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert report.unchanged == DOCS
     assert leftovers(index_dir) == []
 
@@ -504,9 +511,9 @@ def test_leftover_is_cleaned_by_an_unchanged_reindex(
 def test_second_reindex_while_locked_is_busy(
     built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
-    with builder.lock(index_dir), pytest.raises(IndexBusyError) as caught:
-        builder.reindex(small_corpus, index_dir, settings, fake_embedder)
+    with indexing.lock(index_dir), pytest.raises(IndexBusyError) as caught:
+        indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert str(caught.value) == f"another reindex of {index_dir} is running; wait for it to finish"
     assert fake_embedder.calls == 0
-    report, _ = builder.reindex(small_corpus, index_dir, settings, fake_embedder)  # free again
+    report, _ = indexing.reindex(small_corpus, index_dir, settings, fake_embedder)  # free again
     assert report.unchanged == DOCS

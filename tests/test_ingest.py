@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cstoqa import indexing
 from cstoqa.errors import CorpusError
-from cstoqa.index import builder
 from cstoqa.ingest import SourceFile, iter_sources, load_document
 from cstoqa.settings import Settings
 from cstoqa.types import Document, SkippedFile
@@ -333,7 +333,7 @@ def test_skipped_files_are_reported_with_reasons(tmp_path: Path, settings: Setti
     write(corpus, "image.png", b"\x89PNG\r\n")
     write(corpus, "README", b"no suffix")
     write(corpus, "broken.pdf", b"%PDF-1.4\ngarbage")
-    report, _ = builder.reindex(corpus, tmp_path / "index", settings, fake_embedder)
+    report, _ = indexing.reindex(corpus, tmp_path / "index", settings, fake_embedder)
     reasons = {s.path: s.reason for s in report.skipped}
     assert report.added == ["good.txt"]
     assert set(reasons) == {"binary.txt", "latin1.txt", "empty.md", "image.png", "README", "broken.pdf"}

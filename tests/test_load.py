@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from conftest import free_port
 from cstoqa.index import store
+from support import free_port
 
 CLIENTS = 20
 SECONDS = float(os.environ.get("CSTOQA_LOAD_SECONDS", "15"))
@@ -55,7 +55,7 @@ SERVER_SCRIPT = textwrap.dedent(
     from pathlib import Path
 
     sys.path.insert(0, {tests!r})
-    from conftest import FakeEmbedder, FakeReader
+    from support import FakeEmbedder, FakeReader
     from cstoqa.assistant import Assistant
     from cstoqa.chat.server import serve
     from cstoqa.settings import Settings
@@ -173,7 +173,7 @@ def test_twenty_clients_are_all_answered_while_the_corpus_changes(
 
     deadline = time.monotonic() + 30  # the corpus is still now: the watcher catches up, and nothing is lost
     corpus_files = {p.name for p in small_corpus.iterdir()}
-    while set(store.read_manifest(index_dir)["documents"]) != corpus_files:
+    while set(store.read_manifest(index_dir).documents) != corpus_files:
         assert time.monotonic() < deadline, "the index never caught up with the corpus"
         time.sleep(0.2)
     last = Client(url, verbose=False, analytics_enabled=False).predict(

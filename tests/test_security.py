@@ -23,13 +23,13 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from conftest import FakeEmbedder, FakeReader, free_port
 from cstoqa.assistant import Assistant
 from cstoqa.chat import server
 from cstoqa.chat.feedback import FeedbackLog
 from cstoqa.chat.server import ChatHandlers
 from cstoqa.index import store
 from cstoqa.settings import Settings
+from support import FakeEmbedder, FakeReader, free_port
 
 ANSWER_ALWAYS = Settings(abstain_threshold=0.0)
 SECRET = f"Tr0ub4dor-{uuid.uuid4().hex}"
@@ -345,7 +345,7 @@ def test_no_file_is_served_outside_the_page_assets(
     feedback = FeedbackLog.in_data_dir(tmp_path / "data")
     feedback.record("up", "feedback-marker-question", {"text": "x", "citations": []})
     manifest = (tmp_path / "index" / "current" / store.MANIFEST).resolve()
-    fingerprint = store.read_manifest(tmp_path / "index")["fingerprint"]
+    fingerprint = store.read_manifest(tmp_path / "index").fingerprint
     secrets = {
         "/etc/passwd": b"root:x:0:0",
         "corpus file": b"signed in Tashkent in 1992",

@@ -9,10 +9,11 @@ import time
 import unicodedata
 from pathlib import Path
 
+from cstoqa import indexing
 from cstoqa.answer.answerer import abstention, answer_question
 from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
-from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, InvalidQuestionError
-from cstoqa.index import builder, store
+from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, IndexOutdatedError, InvalidQuestionError
+from cstoqa.index import store
 from cstoqa.index.store import IndexData
 from cstoqa.reader import Reader
 from cstoqa.reader.model import TransformerReader
@@ -87,16 +88,16 @@ class Assistant:
         report: IndexReport | None = None
         try:
             manifest = store.read_manifest(index)
-            usable = builder.compatible(manifest, settings) is None
-        except IndexMissingError:
+            usable = indexing.compatible(manifest, settings) is None
+        except (IndexMissingError, IndexOutdatedError):
             usable = False
         if not usable or (
-            refresh and corpus.is_dir() and not builder.is_current(manifest, builder.scan(corpus, settings)[0])
+            refresh and corpus.is_dir() and not indexing.is_current(manifest, indexing.scan(corpus, settings)[0])
         ):
             if not corpus.is_dir():
                 raise CorpusError(f"corpus folder {corpus} does not exist and there is no usable index in {index}")
             try:
-                report, data = builder.reindex(corpus, index, settings, embedder)
+                report, data = indexing.reindex(corpus, index, settings, embedder)
             except IndexBusyError:
                 if not usable:
                     raise
@@ -112,7 +113,7 @@ class Assistant:
 
     def reindex(self, rebuild: bool = False) -> IndexReport:
         with self._reindex_lock:
-            report, data = builder.reindex(self.corpus_dir, self.index_dir, self.settings, self.embedder, rebuild)
+            report, data = indexing.reindex(self.corpus_dir, self.index_dir, self.settings, self.embedder, rebuild)
             if data is not None:
                 self._data = data
             self.last_report = report

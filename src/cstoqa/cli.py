@@ -77,7 +77,7 @@ def index(
 ) -> None:
     """Build or refresh the index: only new or changed documents are embedded."""
     from cstoqa.embedding import SentenceTransformerEmbedder
-    from cstoqa.index.builder import reindex
+    from cstoqa.indexing import reindex
     from cstoqa.settings import Settings
 
     settings = Settings()

@@ -22,5 +22,9 @@ class IndexCorruptError(CstoqaError):
         super().__init__(f"the index in {index_dir} is damaged ({detail}); rebuild it with `cstoqa index --rebuild`")
 
 
+class IndexOutdatedError(CstoqaError):
+    """An index written by another version of cstoqa: rebuilt, never read."""
+
+
 class IndexBusyError(CstoqaError):
     pass

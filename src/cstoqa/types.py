@@ -147,6 +147,7 @@ class IndexReport(BaseModel):
     rebuilt: bool = False
     model_loaded: bool = False
     seconds: float = 0.0
+    stages: dict[str, float] = Field(default={}, description="Seconds per indexing stage (scan, read, embed, …).")
     skipped_hashes: dict[str, str] = Field(default={}, exclude=True)
 
     @property

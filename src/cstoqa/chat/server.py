@@ -134,7 +134,7 @@ class ChatHandlers:
                 "question": question,
                 "asked": asked,
                 "answer": answer_summary(answer) if answer else None,
-                "built_at": data.manifest.get("built_at"),
+                "built_at": data.manifest.built_at,
             }
         )
         sources = render.sources_html(answer, data) if answer else render.EMPTY_SOURCES

@@ -38,9 +38,7 @@ class IndexStatus:
     last_report: IndexReport | None = None
 
 
-def parse_built_at(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
+def parse_built_at(value: str) -> datetime | None:
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
@@ -55,12 +53,11 @@ def generation(assistant: Assistant) -> str:
 
 def index_status(assistant: Assistant, watcher: CorpusWatcher | None = None) -> IndexStatus:
     manifest = assistant.data.manifest
-    counts = manifest.get("counts", {})
     return IndexStatus(
-        built_at=parse_built_at(manifest.get("built_at")),
-        documents=int(counts.get("documents", len(assistant.data.documents))),
-        chunks=int(counts.get("chunks", len(assistant.data.chunks))),
-        sentences=int(counts.get("sentences", len(assistant.data.sentences))),
+        built_at=parse_built_at(manifest.built_at),
+        documents=manifest.counts.documents,
+        chunks=manifest.counts.chunks,
+        sentences=manifest.counts.sentences,
         generation=generation(assistant),
         watching=bool(watcher and watcher.running),
         reindexing=bool(watcher and watcher.reindexing),

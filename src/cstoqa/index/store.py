@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from cstoqa.errors import IndexCorruptError, IndexMissingError
+from cstoqa.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError
 from cstoqa.index import dense, lexical
+from cstoqa.index.manifest import FORMAT_VERSION, FileEntry, Manifest
 from cstoqa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
     import bm25s
     import faiss
 
-FORMAT_VERSION = 6
 CURRENT = "current"
 MANIFEST = "manifest.json"
 FILES = (
@@ -47,7 +48,7 @@ FILES = (
 class IndexData:
     """Everything a query needs, in memory; rows of the vector arrays align with ``chunks``/``sentences``."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     documents: dict[str, Document]
     chunks: list[Chunk]
     sentences: list[Sentence]
@@ -115,10 +116,10 @@ def save(data: IndexData, index_dir: Path) -> Path:
     if data.bm25 is not None:
         lexical.save(data.bm25, tmp / "bm25")
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    data.manifest["files"] = {
-        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files
+    data.manifest.files = {
+        p.relative_to(tmp).as_posix(): FileEntry(bytes=p.stat().st_size, sha256=_sha256(p)) for p in files
     }
-    (tmp / MANIFEST).write_text(json.dumps(data.manifest, indent=2, sort_keys=True), encoding="utf-8")
+    (tmp / MANIFEST).write_text(data.manifest.model_dump_json(indent=2), encoding="utf-8")
     _fsync_tree(tmp)
     final = index_dir / name
     tmp.rename(final)
@@ -164,34 +165,41 @@ def current_path(index_dir: Path) -> Path:
     return target
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
+def read_manifest(index_dir: Path) -> Manifest:
+    """The current generation's manifest; IndexOutdatedError when another format version wrote it."""
     folder = current_path(index_dir)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        raw = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise IndexCorruptError(index_dir, f"{MANIFEST} is missing") from exc
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(index_dir, f"{MANIFEST} is unreadable: {exc}") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+    if not isinstance(raw, dict) or not isinstance(raw.get("files"), dict) or not raw["files"]:
         raise IndexCorruptError(index_dir, f"{MANIFEST} has no file list")
-    return manifest
+    if raw.get("format_version") != FORMAT_VERSION:
+        found = raw.get("format_version")
+        raise IndexOutdatedError(f"the index in {index_dir} has format {found}, this cstoqa reads {FORMAT_VERSION}")
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise IndexCorruptError(index_dir, f"{MANIFEST} is malformed: {exc.error_count()} bad fields") from exc
 
 
-def _verify(folder: Path, manifest: dict[str, Any], index_dir: Path) -> None:
-    for name, expected in manifest["files"].items():
+def _verify(folder: Path, manifest: Manifest, index_dir: Path) -> None:
+    for name, expected in manifest.files.items():
         path = folder / name
         if not path.is_file():
             raise IndexCorruptError(index_dir, f"{name} is missing")
         try:
-            if path.stat().st_size != expected["bytes"]:
+            if path.stat().st_size != expected.bytes:
                 raise IndexCorruptError(index_dir, f"{name} has the wrong size")
-            if _sha256(path) != expected["sha256"]:
+            if _sha256(path) != expected.sha256:
                 raise IndexCorruptError(index_dir, f"{name} does not match its checksum")
         except OSError as exc:
             raise IndexCorruptError(index_dir, f"{name} is unreadable: {exc.strerror or exc}") from exc
 
 
-def verify(index_dir: Path, manifest: dict[str, Any]) -> None:
+def verify(index_dir: Path, manifest: Manifest) -> None:
     """Check every file against the manifest (present, right size, right checksum) without loading any of them.
 
     An unchanged reindex runs this, so that `cstoqa index` repairs a damaged index rather than reporting it
