@@ -129,3 +129,14 @@ def test_training_runs_checkpoints_and_resumes(tmp_path: Path) -> None:
     assert again["steps"] == 3
     resumed = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "resume" and r["step"] == 2 for r in resumed)
+
+    import torch
+    from safetensors.torch import load_file
+
+    onward = train(
+        config.model_copy(update={"out": tmp_path / "onward", "init": weights, "seed": 2, "learning_rate": 1e-12})
+    )
+    assert onward["steps"] == 2
+    started, continued = load_file(str(weights)), load_file(str(tmp_path / "onward" / "reader-step2.safetensors"))
+    assert set(started) == set(continued)
+    assert all(torch.allclose(started[k].float(), continued[k].float(), atol=1e-3) for k in started)

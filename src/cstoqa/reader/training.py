@@ -28,6 +28,7 @@ from cstoqa.reader.windows import MAX_LENGTH, STRIDE, Window, make_windows, toke
 class TrainConfig(BaseModel):
     data: Path
     out: Path
+    init: Path | None = Field(default=None, description="Start from these reader weights (another pass, new schedule).")
     seed: int = 13
     epochs: float = Field(default=2.0, gt=0)
     learning_rate: float = Field(default=1e-4, gt=0)
@@ -148,7 +149,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         total_steps = min(total_steps, config.max_steps)
 
     torch.manual_seed(config.seed)
-    model = load_model(weights=None)
+    model = load_model(weights=config.init)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim > 1]
@@ -263,8 +264,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Fine-tune the cstoqa reader on SQuAD-format data.")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--init", type=Path, default=None)
     for name, field in TrainConfig.model_fields.items():
-        if name in ("data", "out"):
+        if name in ("data", "out", "init"):
             continue
         kind = {int: int, float: float}.get(type(field.default), float if name == "epochs" else int)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=field.default)
