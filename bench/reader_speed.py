@@ -6,7 +6,7 @@
   ``reader_passages`` passages retrieval returns; ``read_windows``: one forward over all of them, then span
   decoding) on one torch thread; variants interleaved question by question, in rotating order; p50/p95 and the
   speed-up of each p50 against fp32, and the share of questions whose best span equals fp32's;
-* quality: ``cstoqa.evaluation.gold_paragraphs.score`` (each question read with its own paragraph, margin
+* quality: ``cstoqa.reader.gold.score`` (each question read with its own paragraph, margin
   threshold 0.0) on the first --squad-questions questions of ../shared/squad2/dev_public.json: F1, EM and
   answerable F1 (every question answered). Skipped when the file is absent.
 
@@ -179,7 +179,8 @@ def main() -> None:
         quality: dict[str, Any] = {}
         squad: dict[str, Any] = {"source": str(SQUAD), "threshold": 0.0}
         if SQUAD.is_file():
-            from cstoqa.evaluation.gold_paragraphs import load_examples, score
+            from cstoqa.reader.gold import score
+            from cstoqa.squad import load_examples
 
             examples = load_examples(SQUAD)[0][: args.squad_questions]
             squad["questions"] = len(examples)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cstoqa.evaluation.metrics import contains_answer, exact_match, f1_score, first_hit_rank, normalize_answer
+from cstoqa.analysis import normalize_answer
+from cstoqa.evaluation.metrics import contains_answer, first_hit_rank
 from cstoqa.evaluation.runner import Prediction, summarize
+from cstoqa.squad import exact_match, f1_score
 
 
 def test_normalisation_is_squads() -> None:

@@ -86,8 +86,8 @@ def test_a_very_long_question_still_leaves_room_for_the_context(tokenizer) -> No
 
 
 def test_hard_negatives_are_other_paragraphs_of_the_same_article_without_the_answer() -> None:
-    from cstoqa.evaluation.gold_paragraphs import load_examples
     from cstoqa.reader.training import hard_negatives
+    from cstoqa.squad import load_examples
 
     examples, paragraphs = load_examples(TINY)
     negatives = hard_negatives(examples, paragraphs, share=1.0, seed=0)

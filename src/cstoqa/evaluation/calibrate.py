@@ -20,9 +20,9 @@ import numpy as np
 from cstoqa.answer.confidence import COEFFICIENTS, FEATURES, ConfidenceModel, features, probability
 from cstoqa.assistant import Assistant, clean_question
 from cstoqa.evaluation.datasets import EvalItem, load_squad
-from cstoqa.evaluation.metrics import f1_score
 from cstoqa.reader.model import WEIGHTS_FILE, TransformerReader
 from cstoqa.settings import Settings
+from cstoqa.squad import f1_score
 from cstoqa.types import ReadSpan
 
 READ_CHOICES = (1, 2, 3, 5, 8)

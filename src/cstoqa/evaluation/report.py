@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cstoqa.evaluation.metrics import f1_score
 from cstoqa.evaluation.runner import Prediction, risk_coverage
+from cstoqa.squad import f1_score
 
 
 def _plot(preds: list[Prediction], threshold: float, path: Path) -> None:

@@ -12,8 +12,9 @@ from tqdm import tqdm
 from cstoqa.answer.answerer import withhold
 from cstoqa.assistant import Assistant
 from cstoqa.evaluation.datasets import EvalItem
-from cstoqa.evaluation.metrics import contains_answer, exact_match, f1_score, first_hit_rank, mean, percentile
+from cstoqa.evaluation.metrics import contains_answer, first_hit_rank, mean, percentile
 from cstoqa.index import dense
+from cstoqa.squad import exact_match, f1_score
 from cstoqa.types import Answer, Citation
 
 

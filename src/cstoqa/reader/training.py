@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from cstoqa.evaluation.gold_paragraphs import Example, load_examples, score
+from cstoqa.reader.gold import score
 from cstoqa.reader.model import load_model, load_tokenizer, pad, trained_tensors
 from cstoqa.reader.windows import MAX_LENGTH, STRIDE, Window, make_windows, token_span
+from cstoqa.squad import Example, load_examples
 
 
 class TrainConfig(BaseModel):

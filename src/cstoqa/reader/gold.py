@@ -1,7 +1,7 @@
 """The reader alone on each question's own paragraph: the standard SQuAD 2.0 figure, and the held-out score
 that chooses the training epoch.
 
-    python -m cstoqa.evaluation.gold_paragraphs ../shared/squad2/dev_public.json --threshold 0.0
+    python -m cstoqa.reader.gold ../shared/squad2/dev_public.json --threshold 0.0
 """
 
 from __future__ import annotations
@@ -12,44 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
-from cstoqa.evaluation.metrics import exact_match, f1_score
 from cstoqa.reader.model import WEIGHTS_FILE, load_model, load_tokenizer, read_windows
 from cstoqa.reader.windows import make_windows
-
-
-class Example(BaseModel):
-    id: str
-    article: int
-    question: str
-    context: str
-    answers: list[str]
-    answer_start: int | None = None
-    answer_text: str | None = None
-
-
-def load_examples(path: Path) -> tuple[list[Example], list[list[str]]]:
-    """Questions with their paragraph, and each article's paragraphs (for hard negatives)."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    examples, paragraphs = [], []
-    for a, article in enumerate(data):
-        paragraphs.append([p["context"] for p in article["paragraphs"]])
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                golds = [] if qa.get("is_impossible") else qa["answers"]
-                examples.append(
-                    Example(
-                        id=qa["id"],
-                        article=a,
-                        question=qa["question"],
-                        context=paragraph["context"],
-                        answers=sorted({g["text"] for g in golds}),
-                        answer_start=golds[0]["answer_start"] if golds else None,
-                        answer_text=golds[0]["text"] if golds else None,
-                    )
-                )
-    return examples, paragraphs
+from cstoqa.squad import Example, exact_match, f1_score, load_examples
 
 
 def score(model: Any, tokenizer: Any, examples: list[Example], threshold: float | None = None) -> dict[str, float]:
