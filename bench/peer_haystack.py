@@ -230,11 +230,10 @@ def main() -> None:
                 ranks["haystack_cstoqa_weights"].append(first_hit_rank(texts(rejoined), golds))
                 ranks["haystack_dense"].append(first_hit_rank(texts(dense_docs), golds))
                 ranks["haystack_bm25"].append(first_hit_rank(texts(bm25_docs), golds))
-                from cstoqa.index import dense, lexical
 
                 vector = assistant.embedder.encode([q])[0]
-                d_rows = [row for row, _ in dense.search(data.dense_index, vector, settings.top_k)]
-                l_rows = [row for row, _ in lexical.search(data.bm25, len(data.chunks), q, settings.top_k)]
+                d_rows = [row for row, _ in data.searcher.chunks_by_vector(vector, settings.top_k)]
+                l_rows = [row for row, _ in data.searcher.chunks_by_words(q, settings.top_k)]
                 ranks["cstoqa_dense"].append(first_hit_rank([data.chunks[i].text for i in d_rows], golds))
                 ranks["cstoqa_bm25"].append(first_hit_rank([data.chunks[i].text for i in l_rows], golds))
         bench_peak = peak_rss_mb()

@@ -150,6 +150,7 @@ def measure_size(
     from cstoqa.chunking import embedding_text
     from cstoqa.index import dense, lexical
     from cstoqa.index.manifest import Counts, Manifest
+    from cstoqa.index.search import FaissSearcher
     from cstoqa.index.store import IndexData
     from cstoqa.reader.model import pad
     from cstoqa.reader.windows import make_windows
@@ -178,7 +179,7 @@ def measure_size(
         chunks, result["chunk_table_build_s"], result["chunk_table_rss_growth_mb"] = timed(
             make_chunks, ids, lengths, pool["sentences"], pool["documents"]
         )
-        (bm25, idf), result["bm25_build_s"], result["bm25_rss_growth_mb"] = timed(
+        bm25, result["bm25_build_s"], result["bm25_rss_growth_mb"] = timed(
             lexical.build, [embedding_text(c) for c in chunks]
         )
         m = SENTENCES_PER_CHUNK * n
@@ -206,10 +207,7 @@ def measure_size(
             sentences=pool["sentences"],
             chunk_vectors=vectors,
             sentence_vectors=pool_vectors,
-            dense_index=hnsw if result["shipped_index"] == "hnsw" else flat,
-            sentence_index=sentence_index,
-            bm25=bm25,
-            idf=idf,
+            searcher=FaissSearcher(hnsw if result["shipped_index"] == "hnsw" else flat, sentence_index, bm25, n),
         )
         data.sentence_chunk = (np.arange(m) // SENTENCES_PER_CHUNK).tolist()
         assistant = Assistant(Path("synthetic"), Path("synthetic"), settings, embedder, data, tools["reader"])
@@ -241,7 +239,7 @@ def measure_size(
             for stage in STAGES:
                 samples[stage].append(timings[stage])
             samples["other"].append(samples["ask"][-1] - sum(timings[stage] for stage in STAGES))
-        del assistant, data, chunks, bm25, idf, sentence_index
+        del assistant, data, chunks, bm25, sentence_index
     for q in questions:
         vector = embedder.encode([q])[0]
         for kind, index, hits in (("flat", flat, exact_hits), ("hnsw", hnsw, approx_hits)):

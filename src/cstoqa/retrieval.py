@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cstoqa.index import dense, lexical
 from cstoqa.index.store import IndexData
 from cstoqa.settings import Settings
 from cstoqa.types import Passage
@@ -33,13 +32,13 @@ def reciprocal_rank_fusion(
 
 def sentence_ranking(data: IndexData, query_vector: np.ndarray, settings: Settings) -> list[int]:
     """Chunk rows ordered by their best-matching sentence, each chunk once."""
-    rows = (data.sentence_chunk[sid] for sid, _ in dense.search(data.sentence_index, query_vector, settings.candidates))
+    rows = (data.sentence_chunk[sid] for sid, _ in data.searcher.sentences_by_vector(query_vector, settings.candidates))
     return list(dict.fromkeys(row for row in rows if row >= 0))
 
 
 def retrieve(data: IndexData, question: str, query_vector: np.ndarray, settings: Settings, top_k: int) -> list[Passage]:
-    dense_hits = dense.search(data.dense_index, query_vector, settings.candidates)
-    lexical_hits = lexical.search(data.bm25, len(data.chunks), question, settings.candidates)
+    dense_hits = data.searcher.chunks_by_vector(query_vector, settings.candidates)
+    lexical_hits = data.searcher.chunks_by_words(question, settings.candidates)
     fused = reciprocal_rank_fusion(
         [
             [row for row, _ in dense_hits],

@@ -13,7 +13,6 @@ from cstoqa.answer.answerer import withhold
 from cstoqa.assistant import Assistant
 from cstoqa.evaluation.datasets import EvalItem
 from cstoqa.evaluation.metrics import contains_answer, first_hit_rank, mean, percentile
-from cstoqa.index import dense
 from cstoqa.squad import exact_match, f1_score
 from cstoqa.types import Answer, Citation
 
@@ -40,7 +39,7 @@ def dense_sentence_baseline(assistant: Assistant, question: str) -> str:
     """The best sentence (by cosine) of the top dense passage: what a plain embedding search would show."""
     data = assistant.data
     vector = assistant.embedder.encode([question])[0]
-    hits = dense.search(data.dense_index, vector, 1)
+    hits = data.searcher.chunks_by_vector(vector, 1)
     if not hits:
         return ""
     ids = data.chunks[hits[0][0]].sentence_ids

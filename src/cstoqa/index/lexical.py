@@ -1,9 +1,7 @@
-"""BM25 over chunk text (bm25s) and the IDF table the answerer weighs word overlap with."""
+"""BM25 over chunk text (bm25s), with the stemmed, stop-worded analysis of ``cstoqa.analysis``."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-worded, stemmed tokens: the same analysis for the index, queries and the answerer."""
+    """Lower-cased, stop-worded, stemmed tokens: the same analysis for the index and for queries."""
     import bm25s
 
     from cstoqa.analysis import stopwords
@@ -32,23 +30,16 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     return tokens
 
 
-def build(texts: list[str]) -> tuple[bm25s.BM25 | None, dict[str, float]]:
+def build(texts: list[str]) -> bm25s.BM25 | None:
     """No retriever when the texts hold no indexable word at all (bm25s cannot index an empty vocabulary)."""
     import bm25s
 
     tokens = tokenize(texts)
     if not any(tokens):
-        return None, {}
+        return None
     retriever = bm25s.BM25()
     retriever.index(tokens, show_progress=False)
-    return retriever, idf_table(tokens)
-
-
-def idf_table(tokenized: list[list[str]]) -> dict[str, float]:
-    """BM25's (Robertson–Spärck Jones) IDF, always positive."""
-    n = len(tokenized)
-    df = Counter(token for tokens in tokenized for token in set(tokens))
-    return {token: math.log(1 + (n - f + 0.5) / (f + 0.5)) for token, f in df.items()}
+    return retriever
 
 
 def save(retriever: bm25s.BM25, folder: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 
 class DocumentEntry(BaseModel):
@@ -40,7 +40,7 @@ class Manifest(BaseModel):
     fingerprint: str
     settings: dict[str, Any]
     built_at: str
-    dense_index: str
+    dense_index: str = ""
     dimension: int
     counts: Counts
     documents: dict[str, DocumentEntry]

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import ValidationError
 
+from cstoqa.chunking import embedding_text
 from cstoqa.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError
 from cstoqa.index import dense, lexical
 from cstoqa.index.manifest import FORMAT_VERSION, FileEntry, Manifest
+from cstoqa.index.search import FaissSearcher, Searcher
 from cstoqa.types import Chunk, Document, Sentence
 
 if TYPE_CHECKING:
-    import bm25s
-    import faiss
+    pass
 
 CURRENT = "current"
 MANIFEST = "manifest.json"
@@ -40,13 +41,12 @@ FILES = (
     "sentence_vectors.npy",
     "dense.faiss",
     "sentences.faiss",
-    "idf.json",
 )
 
 
 @dataclass
-class IndexData:
-    """Everything a query needs, in memory; rows of the vector arrays align with ``chunks``/``sentences``."""
+class IndexTables:
+    """What a build produces and a store keeps; rows of the vector arrays align with ``chunks``/``sentences``."""
 
     manifest: Manifest
     documents: dict[str, Document]
@@ -54,10 +54,13 @@ class IndexData:
     sentences: list[Sentence]
     chunk_vectors: np.ndarray
     sentence_vectors: np.ndarray
-    dense_index: faiss.Index
-    sentence_index: faiss.Index
-    bm25: bm25s.BM25 | None
-    idf: dict[str, float]
+
+
+@dataclass
+class IndexData(IndexTables):
+    """Everything a query needs: the tables and the searches over them."""
+
+    searcher: Searcher
     path: Path | None = None
     loaded_at: float = field(default_factory=time.time)
     sentence_chunk: list[int] = field(init=False, repr=False)
@@ -99,27 +102,30 @@ def _fsync_tree(folder: Path) -> None:
         _fsync(path)
 
 
-def save(data: IndexData, index_dir: Path) -> Path:
-    """Write a new generation and make it current; return its folder."""
+def save(tables: IndexTables, index_dir: Path, approximate_above: int) -> IndexData:
+    """Build the searches, write a new generation and make it current."""
+    searcher = FaissSearcher.build(
+        tables.chunk_vectors, tables.sentence_vectors, [embedding_text(c) for c in tables.chunks], approximate_above
+    )
+    tables.manifest.dense_index = dense.kind(searcher.chunk_index)
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
-    _write_jsonl(tmp / "documents.jsonl", list(data.documents.values()))
-    _write_jsonl(tmp / "chunks.jsonl", data.chunks)
-    _write_jsonl(tmp / "sentences.jsonl", data.sentences)
-    np.save(tmp / "chunk_vectors.npy", data.chunk_vectors)
-    np.save(tmp / "sentence_vectors.npy", data.sentence_vectors)
-    dense.save(data.dense_index, tmp / "dense.faiss")
-    dense.save(data.sentence_index, tmp / "sentences.faiss")
-    (tmp / "idf.json").write_text(json.dumps(data.idf), encoding="utf-8")
-    if data.bm25 is not None:
-        lexical.save(data.bm25, tmp / "bm25")
+    _write_jsonl(tmp / "documents.jsonl", list(tables.documents.values()))
+    _write_jsonl(tmp / "chunks.jsonl", tables.chunks)
+    _write_jsonl(tmp / "sentences.jsonl", tables.sentences)
+    np.save(tmp / "chunk_vectors.npy", tables.chunk_vectors)
+    np.save(tmp / "sentence_vectors.npy", tables.sentence_vectors)
+    dense.save(searcher.chunk_index, tmp / "dense.faiss")
+    dense.save(searcher.sentence_index, tmp / "sentences.faiss")
+    if searcher.bm25 is not None:
+        lexical.save(searcher.bm25, tmp / "bm25")
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    data.manifest.files = {
+    tables.manifest.files = {
         p.relative_to(tmp).as_posix(): FileEntry(bytes=p.stat().st_size, sha256=_sha256(p)) for p in files
     }
-    (tmp / MANIFEST).write_text(data.manifest.model_dump_json(indent=2), encoding="utf-8")
+    (tmp / MANIFEST).write_text(tables.manifest.model_dump_json(indent=2), encoding="utf-8")
     _fsync_tree(tmp)
     final = index_dir / name
     tmp.rename(final)
@@ -128,9 +134,8 @@ def save(data: IndexData, index_dir: Path) -> Path:
     link.symlink_to(name)
     os.replace(link, index_dir / CURRENT)
     _fsync(index_dir)
-    data.path = final
     prune(index_dir, keep={name, previous})
-    return final
+    return IndexData(**vars(tables), searcher=searcher, path=final)
 
 
 def remove_leftovers(index_dir: Path) -> None:
@@ -219,16 +224,15 @@ def load(index_dir: Path) -> IndexData:
         sentences = _read_jsonl(folder / "sentences.jsonl", Sentence)
         chunk_vectors = np.load(folder / "chunk_vectors.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False)
-        dense_index = dense.load(folder / "dense.faiss")
+        chunk_index = dense.load(folder / "dense.faiss")
         sentence_index = dense.load(folder / "sentences.faiss")
-        idf = json.loads((folder / "idf.json").read_text(encoding="utf-8"))
         bm25 = lexical.load(folder / "bm25") if (folder / "bm25").is_dir() else None
     except Exception as exc:  # any parse failure of a checksummed file means damage we cannot repair
         raise IndexCorruptError(index_dir, f"{type(exc).__name__}: {exc}") from exc
     if (
         len(chunk_vectors) != len(chunks)
         or len(sentence_vectors) != len(sentences)
-        or dense_index.ntotal != len(chunks)
+        or chunk_index.ntotal != len(chunks)
         or sentence_index.ntotal != len(sentences)
     ):
         raise IndexCorruptError(index_dir, "row counts of chunks and vectors disagree")
@@ -239,10 +243,7 @@ def load(index_dir: Path) -> IndexData:
         sentences=sentences,
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
-        dense_index=dense_index,
-        sentence_index=sentence_index,
-        bm25=bm25,
-        idf=idf,
+        searcher=FaissSearcher(chunk_index, sentence_index, bm25, len(chunks)),
         path=folder,
     )
 
