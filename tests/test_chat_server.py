@@ -184,7 +184,7 @@ def test_api_through_gradio_client_with_login(served: tuple[str, FeedbackLog]) -
 def test_serve_command_passes_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
 
-    def fake_serve(corpus: Path, index: Path, **kwargs: Any) -> None:
+    def fake_serve(corpus: Path, index: str, **kwargs: Any) -> None:
         calls.append({"corpus": corpus, "index": index, **kwargs})
 
     monkeypatch.setattr("cstoqa.chat.server.serve", fake_serve)
@@ -197,7 +197,7 @@ def test_serve_command_passes_options(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert result.exit_code == 0, result.output
     (call,) = calls
     assert call["host"] == "127.0.0.1" and call["port"] == 7999 and call["watch"] is False
-    assert (call["corpus"], call["index"], call["data"]) == (tmp_path / "c", tmp_path / "i", tmp_path / "d")
+    assert (call["corpus"], call["index"], call["data"]) == (tmp_path / "c", str(tmp_path / "i"), tmp_path / "d")
 
 
 def test_serve_refuses_a_malformed_login(tmp_path: Path, small_corpus: Path) -> None:

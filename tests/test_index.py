@@ -511,7 +511,7 @@ def test_leftover_is_cleaned_by_an_unchanged_reindex(
 def test_second_reindex_while_locked_is_busy(
     built: IndexData, small_corpus: Path, index_dir: Path, settings: Settings, fake_embedder: FakeEmbedder
 ) -> None:
-    with indexing.lock(index_dir), pytest.raises(IndexBusyError) as caught:
+    with store.FolderStore(index_dir).lock(), pytest.raises(IndexBusyError) as caught:
         indexing.reindex(small_corpus, index_dir, settings, fake_embedder)
     assert str(caught.value) == f"another reindex of {index_dir} is running; wait for it to finish"
     assert fake_embedder.calls == 0

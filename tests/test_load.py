@@ -62,7 +62,7 @@ SERVER_SCRIPT = textwrap.dedent(
 
     corpus, index, data, port = sys.argv[1:5]
     assistant = Assistant.open(corpus, index, Settings(abstain_threshold=0.0), FakeEmbedder(), reader=FakeReader())
-    serve(assistant.corpus_dir, assistant.index_dir, port=int(port), data=Path(data), assistant=assistant,
+    serve(assistant.corpus_dir, assistant.store, port=int(port), data=Path(data), assistant=assistant,
           echo=lambda message: print(message, flush=True))
     """
 ).format(tests=str(Path(__file__).resolve().parent))

@@ -13,8 +13,8 @@ from cstoqa import indexing
 from cstoqa.answer.answerer import abstention, answer_question
 from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
 from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, IndexOutdatedError, InvalidQuestionError
-from cstoqa.index import store
 from cstoqa.index.store import IndexData
+from cstoqa.index.stores import IndexStore, open_store
 from cstoqa.reader import Reader
 from cstoqa.reader.model import TransformerReader
 from cstoqa.retrieval import retrieve
@@ -53,14 +53,14 @@ class Assistant:
     def __init__(
         self,
         corpus_dir: Path,
-        index_dir: Path,
+        index_dir: str | os.PathLike[str] | IndexStore,
         settings: Settings,
         embedder: Embedder,
         data: IndexData,
         reader: Reader | None = None,
     ) -> None:
         self.corpus_dir = corpus_dir
-        self.index_dir = index_dir
+        self.store = open_store(index_dir)
         self.settings = settings
         self.embedder = embedder
         self.reader = reader or TransformerReader()
@@ -72,7 +72,7 @@ class Assistant:
     def open(
         cls,
         corpus_dir: str | os.PathLike[str] = "corpus",
-        index_dir: str | os.PathLike[str] = "index",
+        index_dir: str | os.PathLike[str] | IndexStore = "index",
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         refresh: bool = True,
@@ -84,10 +84,10 @@ class Assistant:
         """
         settings = settings or Settings()
         embedder = embedder or SentenceTransformerEmbedder(settings.model_name)
-        corpus, index = Path(corpus_dir), Path(index_dir)
+        corpus, index = Path(corpus_dir), open_store(index_dir)
         report: IndexReport | None = None
         try:
-            manifest = store.read_manifest(index)
+            manifest = index.read_manifest()
             usable = indexing.compatible(manifest, settings) is None
         except (IndexMissingError, IndexOutdatedError):
             usable = False
@@ -95,7 +95,9 @@ class Assistant:
             refresh and corpus.is_dir() and not indexing.is_current(manifest, indexing.scan(corpus, settings)[0])
         ):
             if not corpus.is_dir():
-                raise CorpusError(f"corpus folder {corpus} does not exist and there is no usable index in {index}")
+                raise CorpusError(
+                    f"corpus folder {corpus} does not exist and there is no usable index in {index.describe()}"
+                )
             try:
                 report, data = indexing.reindex(corpus, index, settings, embedder)
             except IndexBusyError:
@@ -103,7 +105,7 @@ class Assistant:
                     raise
                 # Another process is refreshing the index: answer from the one in place, as a reader would.
                 report = None
-        assistant = cls(corpus, index, settings, embedder, data if report and data else store.load(index), reader)
+        assistant = cls(corpus, index, settings, embedder, data if report and data else index.load(), reader)
         assistant.last_report = report
         return assistant
 
@@ -113,7 +115,7 @@ class Assistant:
 
     def reindex(self, rebuild: bool = False) -> IndexReport:
         with self._reindex_lock:
-            report, data = indexing.reindex(self.corpus_dir, self.index_dir, self.settings, self.embedder, rebuild)
+            report, data = indexing.reindex(self.corpus_dir, self.store, self.settings, self.embedder, rebuild)
             if data is not None:
                 self._data = data
             self.last_report = report

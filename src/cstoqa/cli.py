@@ -20,7 +20,14 @@ app = typer.Typer(
 )
 
 CorpusOpt = Annotated[Path, typer.Option("--corpus", envvar="CSTOQA_CORPUS", help="Folder of source documents.")]
-IndexOpt = Annotated[Path, typer.Option("--index", envvar="CSTOQA_INDEX", help="Folder of the index.")]
+IndexOpt = Annotated[
+    str,
+    typer.Option(
+        "--index",
+        envvar="CSTOQA_INDEX",
+        help="Folder of the index, or a Milvus store: milvus:./milvus.db or milvus:http://host:19530.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
@@ -29,7 +36,7 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _open(corpus: Path, index: Path):  # type: ignore[no-untyped-def]
+def _open(corpus: Path, index: str | Path):  # type: ignore[no-untyped-def]
     from cstoqa.assistant import Assistant
 
     return Assistant.open(corpus_dir=corpus, index_dir=index)
@@ -71,7 +78,7 @@ def _format_answer(answer: Answer) -> str:
 @app.command()
 def index(
     corpus: CorpusOpt = Path("corpus"),
-    index: IndexOpt = Path("index"),
+    index: IndexOpt = "index",
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -89,7 +96,7 @@ def index(
 def search(
     question: str,
     corpus: CorpusOpt = Path("corpus"),
-    index: IndexOpt = Path("index"),
+    index: IndexOpt = "index",
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Passages to return.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
@@ -102,9 +109,7 @@ def search(
 
 
 @app.command()
-def ask(
-    question: str, corpus: CorpusOpt = Path("corpus"), index: IndexOpt = Path("index"), as_json: JsonOpt = False
-) -> None:
+def ask(question: str, corpus: CorpusOpt = Path("corpus"), index: IndexOpt = "index", as_json: JsonOpt = False) -> None:
     """Answer QUESTION from the documents, with citations, or say the sources don't."""
     answer = _open(corpus, index).ask(question)
     typer.echo(answer.model_dump_json(indent=2) if as_json else _format_answer(answer))
@@ -131,19 +136,21 @@ def evaluate(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for predictions, metrics and report.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask only the first N questions.")] = None,
     corpus: CorpusOpt = Path("corpus"),
-    index: IndexOpt = Path("index"),
+    index: IndexOpt = "index",
     as_json: JsonOpt = False,
 ) -> None:
     """Score answers, retrieval, citations and abstention on a question set, beside two baselines."""
     import tempfile
 
     from cstoqa.evaluation import datasets, report, runner
+    from cstoqa.index.stores import MILVUS_PREFIX
 
     if (dataset is None) == (squad is None):
         _fail("give exactly one of --dataset FILE or --squad FILE")
     with tempfile.TemporaryDirectory(prefix="cstoqa-eval-") as tmp:
         if squad is not None:
-            corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+            corpus = Path(tmp) / "corpus"
+            index = index if index.startswith(MILVUS_PREFIX) else str(Path(tmp) / "index")
             items = datasets.load_squad(squad, corpus)
         else:
             items = datasets.load_jsonl(dataset)  # type: ignore[arg-type]
@@ -163,7 +170,7 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", envvar="CSTOQA_PORT", min=1, max=65535, help="Port.")] = 7860,
     corpus: CorpusOpt = Path("corpus"),
-    index: IndexOpt = Path("index"),
+    index: IndexOpt = "index",
     data: Annotated[
         Path | None,
         typer.Option("--data", envvar="CSTOQA_DATA", help="Folder for feedback.jsonl (default data/)."),

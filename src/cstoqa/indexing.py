@@ -5,6 +5,7 @@ It sits above ``index/`` (how an index is stored and searched) and below the ass
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -12,24 +13,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from cstoqa import __version__
 from cstoqa.chunking import chunk_document, embedding_text, sentence_embedding_text
 from cstoqa.embedding import Embedder
-from cstoqa.errors import CorpusError, IndexBusyError, IndexCorruptError, IndexMissingError, IndexOutdatedError
-from cstoqa.index import store
+from cstoqa.errors import CorpusError, IndexCorruptError, IndexMissingError, IndexOutdatedError
 from cstoqa.index.manifest import Counts, DocumentEntry, Manifest, SkippedEntry
 from cstoqa.index.store import IndexData, IndexTables
+from cstoqa.index.stores import IndexStore, open_store
 from cstoqa.ingest import SourceFile, iter_sources, load_document
 from cstoqa.settings import Settings
 from cstoqa.types import Chunk, Document, IndexReport, Sentence, SkippedFile
-
-
-def lock(index_dir: Path) -> FileLock:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(index_dir / ".lock"), timeout=0)
 
 
 def compatible(manifest: Manifest, settings: Settings) -> str | None:
@@ -62,29 +57,32 @@ def is_current(manifest: Manifest, sources: list[SourceFile]) -> bool:
 
 
 def reindex(
-    corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, rebuild: bool = False
+    corpus_dir: Path,
+    index: str | os.PathLike[str] | IndexStore,
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
 ) -> tuple[IndexReport, IndexData | None]:
-    """Bring the index in line with the corpus. Returns the new data, or None when nothing changed."""
+    """Bring the index (a folder, or any store) in line with the corpus. Returns the new data, or None when
+    nothing changed."""
     started = time.perf_counter()
-    try:
-        with lock(index_dir):
-            report, data = _reindex_locked(corpus_dir, index_dir, settings, embedder, rebuild)
-    except Timeout as exc:
-        raise IndexBusyError(f"another reindex of {index_dir} is running; wait for it to finish") from exc
+    store = open_store(index)
+    with store.lock():
+        report, data = _reindex_locked(corpus_dir, store, settings, embedder, rebuild)
     report.seconds = round(time.perf_counter() - started, 3)
     report.model_loaded = bool(getattr(embedder, "loaded", report.chunks_embedded > 0))
     return report, data
 
 
-def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[IndexData | None, bool]:
+def _previous(store: IndexStore, settings: Settings, rebuild: bool) -> tuple[IndexData | None, bool]:
     """The reusable old index, and whether a full rebuild is forced."""
     if rebuild:
         return None, True
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = store.read_manifest()
         if compatible(manifest, settings) is not None:
             return None, True
-        return store.load(index_dir), False
+        return store.load(), False
     except IndexMissingError:
         return None, False
     except (IndexCorruptError, IndexOutdatedError):
@@ -92,23 +90,23 @@ def _previous(index_dir: Path, settings: Settings, rebuild: bool) -> tuple[Index
 
 
 def _reindex_locked(
-    corpus_dir: Path, index_dir: Path, settings: Settings, embedder: Embedder, rebuild: bool
+    corpus_dir: Path, store: IndexStore, settings: Settings, embedder: Embedder, rebuild: bool
 ) -> tuple[IndexReport, IndexData | None]:
-    store.remove_leftovers(index_dir)
+    store.remove_leftovers()
     report = IndexReport()
     with stage(report, "scan"):
         sources, skipped = scan(corpus_dir, settings)
     previously: set[str] = set()
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = store.read_manifest()
         previously = set(manifest.documents)
         if not rebuild and compatible(manifest, settings) is None and is_current(manifest, sources):
-            store.verify(index_dir, manifest)
+            store.verify(manifest)
             return _unchanged_report(manifest, skipped, report.stages), None
     except (IndexMissingError, IndexCorruptError, IndexOutdatedError):
         pass
     with stage(report, "load previous"):
-        old, forced = _previous(index_dir, settings, rebuild)
+        old, forced = _previous(store, settings, rebuild)
     old_docs = old.documents if old else {}
     report.skipped, report.rebuilt = skipped, forced
 
@@ -137,7 +135,7 @@ def _reindex_locked(
 
     tables = _assemble(old, kept, fresh, embedder, settings, report)
     with stage(report, "save"):
-        data = store.save(tables, index_dir, settings.approximate_above)
+        data = store.save(tables, settings.approximate_above)
     return report, data
 
 

@@ -28,6 +28,7 @@ from cstoqa.chat.conversation import resolve
 from cstoqa.chat.feedback import FeedbackLog, answer_summary, vote_name
 from cstoqa.chat.watcher import CorpusWatcher, index_status
 from cstoqa.errors import CstoqaError
+from cstoqa.index.stores import IndexStore, open_store
 from cstoqa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,7 @@ def launch(
 
 def serve(
     corpus: Path,
-    index: Path,
+    index: str | os.PathLike[str] | IndexStore,
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     data: Path | None = None,
@@ -312,15 +313,22 @@ def serve(
 ) -> None:
     """Open (or build) the index, watch the corpus, serve the page until interrupted."""
     auth = auth_from_env()
-    feedback = FeedbackLog.in_data_dir(data, keep_out_of=(corpus, index))
+    store = open_store(index)
+    local = (store.local_path,) if store.local_path else ()
+    feedback = FeedbackLog.in_data_dir(data, keep_out_of=(corpus, *local))
     if assistant is None:
-        echo(f"opening the index in {index} (built from {corpus} on first run; this can take a minute)…")
-        assistant = Assistant.open(corpus_dir=corpus, index_dir=index)
+        echo(f"opening the index in {store.describe()} (built from {corpus} on first run; this can take a minute)…")
+        assistant = Assistant.open(corpus_dir=corpus, index_dir=store)
     watcher = CorpusWatcher(assistant, ignore=(feedback.path.parent,)).start() if watch else None
     try:
         demo = build_app(assistant, feedback=feedback, watcher=watcher)
         _, url, _ = launch(
-            demo, host, port, auth, block=False, blocked_paths=(index.resolve(), feedback.path.parent.resolve())
+            demo,
+            host,
+            port,
+            auth,
+            block=False,
+            blocked_paths=(*(p.resolve() for p in local), feedback.path.parent.resolve()),
         )
         if host not in LOOPBACK and auth is None:
             echo(f"warning: serving on {host} without a login; set {AUTH_ENV}=user:password to require one")

@@ -79,7 +79,8 @@ class CorpusWatcher:
         self.assistant = assistant
         self.debounce_ms = debounce_ms
         self.force_polling = force_polling
-        self.ignore = (*(p.resolve() for p in ignore), assistant.index_dir.resolve())
+        local = assistant.store.local_path
+        self.ignore = (*(p.resolve() for p in ignore), *([local.resolve()] if local else []))
         self.reindex_count = 0
         self.last_error: str | None = None
         self.last_report: IndexReport | None = assistant.last_report

@@ -1,4 +1,4 @@
-"""The index on disk: a folder of named files per generation, swapped in atomically.
+"""The folder store, the default: a folder of named files per generation, swapped in atomically.
 
 ``index/current`` is a symlink to the live generation folder. A reindex writes a complete new
 generation beside it and then replaces the symlink with ``os.replace``, which is atomic on POSIX:
@@ -14,22 +14,22 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from cstoqa.chunking import embedding_text
-from cstoqa.errors import IndexCorruptError, IndexMissingError, IndexOutdatedError
+from cstoqa.errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexOutdatedError
 from cstoqa.index import dense, lexical
 from cstoqa.index.manifest import FORMAT_VERSION, FileEntry, Manifest
 from cstoqa.index.search import FaissSearcher, Searcher
 from cstoqa.types import Chunk, Document, Sentence
-
-if TYPE_CHECKING:
-    pass
 
 CURRENT = "current"
 MANIFEST = "manifest.json"
@@ -251,3 +251,46 @@ def load(index_dir: Path) -> IndexData:
 def _read_jsonl(path: Path, model: Any) -> list[Any]:
     with path.open(encoding="utf-8") as fh:
         return [model.model_validate_json(line) for line in fh if line.strip()]
+
+
+@dataclass(frozen=True)
+class FolderStore:
+    """The ``IndexStore`` of one folder on this machine."""
+
+    folder: Path
+
+    @property
+    def local_path(self) -> Path:
+        return self.folder
+
+    def describe(self) -> str:
+        return str(self.folder)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One reindex at a time; a second one is told so at once rather than waiting."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.folder / ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IndexBusyError(f"another reindex of {self.folder} is running; wait for it to finish") from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def read_manifest(self) -> Manifest:
+        return read_manifest(self.folder)
+
+    def verify(self, manifest: Manifest) -> None:
+        verify(self.folder, manifest)
+
+    def remove_leftovers(self) -> None:
+        remove_leftovers(self.folder)
+
+    def load(self) -> IndexData:
+        return load(self.folder)
+
+    def save(self, tables: IndexTables, approximate_above: int) -> IndexData:
+        return save(tables, self.folder, approximate_above)
