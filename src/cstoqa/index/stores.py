@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+from cstoqa.errors import CstoqaError
 from cstoqa.index.manifest import Manifest
 from cstoqa.index.store import FolderStore, IndexData, IndexTables
 
@@ -56,8 +57,10 @@ def open_store(spec: str | os.PathLike[str] | IndexStore) -> IndexStore:
         return spec
     text = os.fspath(spec)
     if text.startswith(MILVUS_PREFIX):
-        from cstoqa.index.milvus import MilvusStore
-
+        try:
+            from cstoqa.index.milvus import MilvusStore
+        except ImportError as exc:
+            raise CstoqaError(f"the Milvus store is not available here ({exc}); use a folder for --index") from exc
         store: IndexStore = MilvusStore.connect(text.removeprefix(MILVUS_PREFIX))
         return store
     return FolderStore(Path(text))
