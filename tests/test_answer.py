@@ -10,23 +10,10 @@ from cstoqa.answer.answerer import answer_question, cite
 from cstoqa.answer.confidence import FEATURES, ConfidenceModel, features, probability, shipped
 from cstoqa.assistant import Assistant
 from cstoqa.settings import Settings
-from cstoqa.types import Passage, ReadSpan
+from cstoqa.types import ReadSpan
 
 # Weights that trust the margin only: P = sigmoid(margin).
 MARGIN_ONLY = ConfidenceModel(features=list(FEATURES), weights=[1.0, 0.0, 0.0, 0.0, 0.0], bias=0.0)
-
-
-def span_in(passage: Passage, position: int, start: int, end: int, score: float, null: float) -> ReadSpan:
-    """The reader's span over ``passage.text[start:end]``, the passage being at ``position`` in the list read."""
-    return ReadSpan(
-        passage=position,
-        doc_id=passage.doc_id,
-        start=passage.start + start,
-        end=passage.start + end,
-        text=passage.text[start:end],
-        score=score,
-        null_score=null,
-    )
 
 
 def test_the_span_with_the_widest_margin_is_the_answer_whatever_its_passage(
@@ -35,8 +22,8 @@ def test_the_span_with_the_widest_margin_is_the_answer_whatever_its_passage(
     assistant = open_assistant()
     passages = assistant.search("secretariat Moscow budget treaty Tashkent", top_k=10)
     spans = [
-        span_in(passages[0], 0, 0, 3, 9.0, 8.0),
-        span_in(passages[1], 1, 0, 5, 4.0, -1.0),
+        ReadSpan.within(passages[0], 0, 0, 3, 9.0, 8.0),
+        ReadSpan.within(passages[1], 1, 0, 5, 4.0, -1.0),
     ]
     answer = answer_question("q?", passages, spans, assistant.data, shown=2, threshold=0.0, model=MARGIN_ONLY)
     assert answer.text == passages[1].text[:5]
@@ -49,7 +36,7 @@ def test_the_citation_quotes_whole_sentences_around_the_span(open_assistant: Cal
     assistant = open_assistant()
     passage = next(p for p in assistant.search("Where is the secretariat?", top_k=10) if "Moscow" in p.text)
     at = passage.text.index("Moscow")
-    span = span_in(passage, 0, at, at + 6, 3.0, 0.0)
+    span = ReadSpan.within(passage, 0, at, at + 6, 3.0, 0.0)
     citation = cite(assistant.data, passage, span)
     doc = assistant.data.documents[passage.doc_id].text
     assert citation.quote == "The secretariat is located in Moscow & coordinates the daily work of the organisation."
@@ -62,7 +49,7 @@ def test_a_span_across_two_sentences_quotes_both(open_assistant: Callable[..., A
     passage = next(p for p in assistant.search("treaty Tashkent observer", top_k=10) if "Tashkent" in p.text)
     first = passage.text.index("in 1992")
     last = passage.text.index("collective defence") + len("collective defence")
-    span = span_in(passage, 0, first, last, 1.0, 0.0)
+    span = ReadSpan.within(passage, 0, first, last, 1.0, 0.0)
     citation = cite(assistant.data, passage, span)
     assert citation.quote.startswith("The Collective Security Treaty was signed")
     assert citation.quote.endswith("collective defence of its members.")
@@ -73,7 +60,7 @@ def test_below_the_threshold_the_answer_is_withheld_but_the_passages_stay(
 ) -> None:
     assistant = open_assistant()
     passages = assistant.search("Where is the secretariat?", top_k=3)
-    span = span_in(passages[0], 0, 0, 4, 1.0, 3.0)
+    span = ReadSpan.within(passages[0], 0, 0, 4, 1.0, 3.0)
     answer = answer_question("q?", passages, [span], assistant.data, shown=3, threshold=0.5, model=MARGIN_ONLY)
     assert answer.abstained and answer.text is None and answer.kind == "abstain"
     assert answer.confidence == pytest.approx(probability([-2.0, 1.0, 3.0, 0.0, 0.5], MARGIN_ONLY))

@@ -98,6 +98,19 @@ class ReadSpan(_Frozen):
     score: float = Field(description="Start plus end logit of the span.")
     null_score: float = Field(description="Start plus end logit of 'no answer in this passage'.")
 
+    @classmethod
+    def within(cls, passage: Passage, position: int, start: int, end: int, score: float, null: float) -> ReadSpan:
+        """The span ``passage.text[start:end]`` in document offsets; ``position`` is the passage's place in the list."""
+        return cls(
+            passage=position,
+            doc_id=passage.doc_id,
+            start=passage.start + start,
+            end=passage.start + end,
+            text=passage.text[start:end],
+            score=score,
+            null_score=null,
+        )
+
     @property
     def margin(self) -> float:
         return self.score - self.null_score

@@ -168,15 +168,7 @@ class TransformerReader:
             passage = passages[window.context]
             if end <= start:
                 continue
-            span = ReadSpan(
-                passage=window.context,
-                doc_id=passage.doc_id,
-                start=passage.start + start,
-                end=passage.start + end,
-                text=passage.text[start:end],
-                score=score,
-                null_score=null,
-            )
+            span = ReadSpan.within(passage, window.context, start, end, score, null)
             held = best.get(window.context)
             if held is None or span.margin > held.margin:
                 best[window.context] = span
