@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -12,7 +13,14 @@ from pathlib import Path
 from cstoqa import indexing
 from cstoqa.answer.answerer import abstention, answer_question
 from cstoqa.embedding import Embedder, SentenceTransformerEmbedder
-from cstoqa.errors import CorpusError, IndexBusyError, IndexMissingError, IndexOutdatedError, InvalidQuestionError
+from cstoqa.errors import (
+    CorpusError,
+    CstoqaError,
+    IndexBusyError,
+    IndexMissingError,
+    IndexOutdatedError,
+    InvalidQuestionError,
+)
 from cstoqa.index.store import IndexData
 from cstoqa.index.stores import IndexStore, open_store
 from cstoqa.reader import Reader
@@ -21,6 +29,7 @@ from cstoqa.retrieval import retrieve
 from cstoqa.settings import Settings
 from cstoqa.types import Answer, IndexReport, Passage, ReadSpan
 
+log = logging.getLogger(__name__)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -66,6 +75,7 @@ class Assistant:
         self.reader = reader or TransformerReader()
         self._data = data
         self._reindex_lock = threading.Lock()
+        self._next_check = time.monotonic() + settings.follow_seconds
         self.last_report: IndexReport | None = None
 
     @classmethod
@@ -111,7 +121,26 @@ class Assistant:
 
     @property
     def data(self) -> IndexData:
+        """The live generation; every ``settings.follow_seconds`` the store is asked (a symlink read, or one
+        Milvus call) whether another process switched it, so servers sharing an index follow a reindex made
+        elsewhere."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.settings.follow_seconds
+            self._follow()
         return self._data
+
+    def _follow(self) -> None:
+        if not self._reindex_lock.acquire(blocking=False):
+            return  # this process is reindexing and swaps in what it builds
+        try:
+            current = self.store.current()
+            if current is not None and current != self._data.generation:
+                self._data = self.store.load()
+        except CstoqaError as exc:
+            log.warning("kept the index in hand: %s", exc)  # a generation mid-switch or a store briefly away
+        finally:
+            self._reindex_lock.release()
 
     def reindex(self, rebuild: bool = False) -> IndexReport:
         with self._reindex_lock:
@@ -126,7 +155,7 @@ class Assistant:
         top_k = self.settings.top_k if top_k is None else top_k
         if top_k < 1:
             raise InvalidQuestionError(f"top_k must be at least 1, got {top_k}")
-        data = self._data
+        data = self.data
         return retrieve(data, text, self.embedder.encode([text])[0], self.settings, top_k)
 
     def ask(self, question: str, threshold: float | None = None, timings: dict[str, float] | None = None) -> Answer:
@@ -138,7 +167,7 @@ class Assistant:
             text = clean_question(question, self.settings.max_question_chars)
         except InvalidQuestionError as exc:
             return abstention(displayable(question) if isinstance(question, str) else "", str(exc), [])
-        data = self._data
+        data = self.data
         passages, spans = self.read(text, data, timings)
         started = time.perf_counter()
         threshold = self.settings.abstain_threshold if threshold is None else threshold

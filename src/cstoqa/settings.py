@@ -66,6 +66,9 @@ class Settings(BaseModel):
         description="Answers below this calibrated probability of being right abstain: 0.5 is the Bayes decision.",
     )
     max_question_chars: int = Field(default=2000, gt=0)
+    follow_seconds: float = Field(
+        default=2.0, ge=0.0, description="How often a server checks whether another process switched the index."
+    )
 
     @field_validator("boilerplate")
     @classmethod

@@ -48,7 +48,7 @@ def parse_built_at(value: str) -> datetime | None:
 def generation(assistant: Assistant) -> str:
     """Names the index generation in use: changes exactly when a reindex swaps in a new one."""
     data = assistant.data
-    return data.path.name if data.path is not None else f"memory-{id(data):x}"
+    return data.generation or f"memory-{id(data):x}"
 
 
 def index_status(assistant: Assistant, watcher: CorpusWatcher | None = None) -> IndexStatus:

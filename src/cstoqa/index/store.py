@@ -61,6 +61,7 @@ class IndexData(IndexTables):
     """Everything a query needs: the tables and the searches over them."""
 
     searcher: Searcher
+    generation: str = ""
     path: Path | None = None
     loaded_at: float = field(default_factory=time.time)
     sentence_chunk: list[int] = field(init=False, repr=False)
@@ -135,7 +136,7 @@ def save(tables: IndexTables, index_dir: Path, approximate_above: int) -> IndexD
     os.replace(link, index_dir / CURRENT)
     _fsync(index_dir)
     prune(index_dir, keep={name, previous})
-    return IndexData(**vars(tables), searcher=searcher, path=final)
+    return IndexData(**vars(tables), searcher=searcher, generation=name, path=final)
 
 
 def remove_leftovers(index_dir: Path) -> None:
@@ -244,6 +245,7 @@ def load(index_dir: Path) -> IndexData:
         chunk_vectors=chunk_vectors,
         sentence_vectors=sentence_vectors,
         searcher=FaissSearcher(chunk_index, sentence_index, bm25, len(chunks)),
+        generation=folder.name,
         path=folder,
     )
 
@@ -279,6 +281,10 @@ class FolderStore:
             yield
         finally:
             lock.release()
+
+    def current(self) -> str | None:
+        link = self.folder / CURRENT
+        return os.readlink(link) if link.is_symlink() else None
 
     def read_manifest(self) -> Manifest:
         return read_manifest(self.folder)
