@@ -30,6 +30,7 @@ from cstoqa.settings import Settings
 from cstoqa.types import Answer, IndexReport, Passage, ReadSpan
 
 log = logging.getLogger(__name__)
+RETRY_SECONDS = 60.0  # before loading again a generation that failed to load
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -76,6 +77,8 @@ class Assistant:
         self._data = data
         self._reindex_lock = threading.Lock()
         self._next_check = time.monotonic() + settings.follow_seconds
+        self._refused: str | None = None
+        self._retry_at = 0.0
         self.last_report: IndexReport | None = None
 
     @classmethod
@@ -131,14 +134,24 @@ class Assistant:
         return self._data
 
     def _follow(self) -> None:
+        """Load a generation another process switched in, unless it was built for another model or settings;
+        on any failure keep answering from the generation in hand and try that one again a minute later."""
         if not self._reindex_lock.acquire(blocking=False):
             return  # this process is reindexing and swaps in what it builds
+        current = None
         try:
             current = self.store.current()
-            if current is not None and current != self._data.generation:
-                self._data = self.store.load()
-        except CstoqaError as exc:
-            log.warning("kept the index in hand: %s", exc)  # a generation mid-switch or a store briefly away
+            refused = current == self._refused and time.monotonic() < self._retry_at
+            if current is None or current == self._data.generation or refused:
+                return
+            data = self.store.load()
+            reason = indexing.compatible(data.manifest, self.settings)
+            if reason is not None:
+                raise CstoqaError(f"the index now in {self.store.describe()} was built differently ({reason})")
+            self._data = data
+        except (CstoqaError, OSError, ValueError) as exc:
+            self._refused, self._retry_at = current, time.monotonic() + RETRY_SECONDS
+            log.warning("kept the index in hand: %s", exc)
         finally:
             self._reindex_lock.release()
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
@@ -25,7 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import grpc
 import numpy as np
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
@@ -44,36 +47,47 @@ PREFIX = "cstoqa_"
 TOKEN_ENV = "CSTOQA_MILVUS_TOKEN"
 PREVIOUS = "cstoqa.previous"
 TABLES = ("chunks", "sentences", "documents")
+GENERATION = re.compile(rf"({PREFIX}\d{{8}}T\d{{6}}_[0-9a-f]{{8}})_(?:{'|'.join(TABLES)})")
 MAX_TEXT = 65_535  # bytes in a Milvus VARCHAR
 PART_CHARS = 16_000  # ≤ 4 bytes a character keeps a part inside one VARCHAR
 BATCH = 1_000
+NOT_LOADED = 101  # Milvus' code for a collection that is not loaded (released on restart)
+CALL_SECONDS = 10.0  # per call: pymilvus otherwise retries an unreachable server for minutes
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, so both stores rank alike
 
-logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its RPC logs would print what we report in one line
+log = logging.getLogger(__name__)
+for _name in ("pymilvus", "milvus_lite"):  # their logs would print what we report in one line
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
 @contextmanager
 def _reported(where: str) -> Iterator[None]:
-    """Milvus' own errors become one line that says where; nothing else is caught."""
+    """Milvus' errors, and the gRPC ones pymilvus passes on (refused token, deadline), become one line."""
     try:
         yield
     except MilvusException as exc:
-        raise CstoqaError(f"Milvus at {where}: {exc.message} (code {exc.code})") from exc
+        raise CstoqaError(f"Milvus at {where}: {' '.join(str(exc.message).split())} (code {exc.code})") from exc
+    except grpc.RpcError as exc:
+        detail = " ".join(str(exc.details() if hasattr(exc, "details") else exc).split())
+        code = exc.code().name if hasattr(exc, "code") else "RPC"
+        raise CstoqaError(f"Milvus at {where}: {detail} ({code})") from exc
 
 
-def _terms(texts: list[str]) -> list[str]:
+def _shown(target: str) -> str:
+    """The address without any user:password in it, for messages."""
+    parts = urlsplit(target)
+    if parts.username is None and parts.password is None:
+        return target
+    return urlunsplit(parts._replace(netloc=f"{parts.hostname}{f':{parts.port}' if parts.port else ''}"))
+
+
+def bm25_terms(texts: list[str]) -> list[str]:
     """Our stemmed, stop-worded terms, space-joined: Milvus' standard analyser then splits them as we did."""
     return [" ".join(tokens) for tokens in lexical.tokenize(texts)]
 
 
 def _parts(text: str) -> list[str]:
     return [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)] or [""]
-
-
-def _check_length(value: str, what: str) -> str:
-    if len(value.encode("utf-8")) > MAX_TEXT:
-        raise CstoqaError(f"{what} is longer than Milvus keeps in one field ({MAX_TEXT} bytes); use smaller chunks")
-    return value
 
 
 def _chunk_schema(dimension: int) -> Any:
@@ -144,23 +158,34 @@ class MilvusSearcher:
     def _search(self, collection: str, field: str, query: Any, k: int) -> list[tuple[int, float]]:
         if k <= 0:
             return []
+        params = {"params": {"ef": max(dense.HNSW_EF_SEARCH, k)}} if field == "vector" else {}
         with _reported(self.where):
-            hits = self.client.search(
-                collection,
-                data=[query],
-                anns_field=field,
-                limit=k,
-                output_fields=["row"],
-                search_params={"params": {"ef": max(dense.HNSW_EF_SEARCH, k)}} if field == "vector" else {},
-            )
+            try:
+                hits = self._run(collection, field, query, k, params)
+            except MilvusException as exc:
+                if exc.code != NOT_LOADED:
+                    raise
+                self.client.load_collection(collection, timeout=CALL_SECONDS)  # Milvus restarted since we loaded
+                hits = self._run(collection, field, query, k, params)
         return [(int(hit["entity"]["row"]), float(hit["distance"])) for hit in hits[0]]
+
+    def _run(self, collection: str, field: str, query: Any, k: int, params: dict[str, Any]) -> Any:
+        return self.client.search(
+            collection,
+            data=[query],
+            anns_field=field,
+            limit=k,
+            output_fields=["row"],
+            search_params=params,
+            timeout=CALL_SECONDS,
+        )
 
     def chunks_by_vector(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         return self._search(self.chunks_collection, "vector", vector.astype(np.float32).tolist(), k)
 
     def chunks_by_words(self, text: str, k: int) -> list[tuple[int, float]]:
         """Milvus Lite reports BM25 as a negative distance, a server as a positive score: the size is the score."""
-        terms = _terms([text])[0]
+        terms = bm25_terms([text])[0]
         if not terms:
             return []
         hits = self._search(self.chunks_collection, "sparse", terms, k)
@@ -188,8 +213,9 @@ class MilvusStore:
         if local is not None:
             local.parent.mkdir(parents=True, exist_ok=True)
         token = os.environ.get(TOKEN_ENV, "")
+        shown = _shown(target)
         try:
-            with _reported(target):
+            with _reported(shown):
                 client = MilvusClient(uri=str(local or target), token=token, timeout=timeout)
                 client.list_collections()  # a wrong token shows here rather than at the first question
         except CstoqaError as exc:
@@ -197,7 +223,7 @@ class MilvusStore:
                 raise
             share = f"`milvus-lite server --data-dir {local}` and milvus:http://127.0.0.1:19530"
             raise CstoqaError(f"{exc}; a Milvus Lite file serves one process at a time: share it with {share}") from exc
-        return cls(client, target, local)
+        return cls(client, shown, local)
 
     @property
     def local_path(self) -> Path | None:
@@ -228,9 +254,9 @@ class MilvusStore:
     def current(self) -> str | None:
         """The live generation, or None when no index was ever switched in."""
         with _reported(self.target):
-            if ALIAS not in self.client.list_aliases().get("aliases", []):
+            if ALIAS not in self.client.list_aliases(timeout=CALL_SECONDS).get("aliases", []):
                 return None
-            collection: str = self.client.describe_alias(ALIAS)["collection_name"]
+            collection: str = self.client.describe_alias(ALIAS, timeout=CALL_SECONDS)["collection_name"]
         return collection.removesuffix("_chunks")
 
     def _current_or_raise(self) -> str:
@@ -265,7 +291,9 @@ class MilvusStore:
         return {name: "".join(p[i] for i in sorted(p)) for name, p in parts.items()}
 
     def read_manifest(self) -> Manifest:
-        gen = self._current_or_raise()
+        return self._manifest_of(self._current_or_raise())
+
+    def _manifest_of(self, gen: str) -> Manifest:
         try:
             raw = json.loads(self._json(gen, "manifest")["manifest"])
         except (KeyError, ValueError) as exc:
@@ -289,8 +317,10 @@ class MilvusStore:
         return int(rows[0]["count(*)"])
 
     def verify(self, manifest: Manifest) -> None:
+        self._verify_of(self._current_or_raise(), manifest)
+
+    def _verify_of(self, gen: str, manifest: Manifest) -> None:
         """The row counts the manifest promises: a generation cut short or damaged on the server shows here."""
-        gen = self._current_or_raise()
         try:
             found = (
                 self._count(f"{gen}_chunks"),
@@ -306,7 +336,7 @@ class MilvusStore:
     def _generations(self) -> set[str]:
         with _reported(self.target):
             names = self.client.list_collections()
-        return {n.rsplit("_", 1)[0] for n in names if n.startswith(PREFIX)}
+        return {m.group(1) for n in names if (m := GENERATION.fullmatch(n))}
 
     def _drop(self, gen: str) -> None:
         with _reported(self.target):
@@ -326,9 +356,10 @@ class MilvusStore:
             self._drop(gen)
 
     def load(self) -> IndexData:
-        manifest = self.read_manifest()
-        self.verify(manifest)
+        """One generation throughout, even if the alias moves meanwhile."""
         gen = self._current_or_raise()
+        manifest = self._manifest_of(gen)
+        self._verify_of(gen, manifest)
         try:
             documents = {name: Document.model_validate_json(body) for name, body in self._json(gen, "document").items()}
             chunk_rows = sorted(self._rows(f"{gen}_chunks", [*Chunk.model_fields, "row", "vector"]), key=_row)
@@ -363,12 +394,17 @@ class MilvusStore:
             self._insert(f"{gen}_chunks", _chunk_records(tables))
             self._insert(f"{gen}_sentences", _sentence_records(tables))
             self._insert(f"{gen}_documents", _document_records(tables))
+            for table in TABLES:  # seal the segments: Milvus indexes sealed ones, and scans the rest per search
+                self.client.flush(f"{gen}_{table}")
             if previous is None:
                 self.client.create_alias(f"{gen}_chunks", ALIAS)
             else:
                 self.client.alter_alias(f"{gen}_chunks", ALIAS)
-        for old in self._generations() - {gen, previous}:
-            self._drop(old)
+        try:
+            for old in self._generations() - {gen, previous}:
+                self._drop(old)
+        except CstoqaError as exc:  # the switch is done; the next reindex drops what is left
+            log.warning("could not drop an old generation: %s", exc)
         searcher = MilvusSearcher(self.client, self.target, f"{gen}_chunks", f"{gen}_sentences")
         return IndexData(**vars(tables), searcher=searcher, generation=gen)
 
@@ -407,24 +443,26 @@ def _vectors(records: list[dict[str, Any]], dimension: int) -> np.ndarray:
     return np.asarray([r["vector"] for r in records], dtype=np.float32).reshape(len(records), dimension)
 
 
+def _checked(record: dict[str, Any], where: str) -> dict[str, Any]:
+    """Every text field within Milvus' VARCHAR limit, which counts bytes, or a message naming the row."""
+    for name, value in record.items():
+        if isinstance(value, str) and len(value.encode("utf-8")) > MAX_TEXT:
+            raise CstoqaError(f"the {name} of {where} is longer than Milvus keeps in one field ({MAX_TEXT} bytes)")
+    return record
+
+
 def _chunk_records(tables: IndexTables) -> Iterator[dict[str, Any]]:
     hashes = {d.doc_id: d.content_hash for d in tables.documents.values()}
-    terms = _terms([embedding_text(c) for c in tables.chunks])
+    terms = bm25_terms([embedding_text(c) for c in tables.chunks])
     for row, chunk in enumerate(tables.chunks):
-        where = f"chunk {row} of {chunk.doc_id}"
-        yield {
-            **chunk.model_dump(),
-            "row": row,
-            "text": _check_length(chunk.text, where),
-            "doc_hash": hashes[chunk.doc_id],
-            "terms": _check_length(terms[row], where),
-            "vector": tables.chunk_vectors[row].tolist(),
-        }
+        record = {**chunk.model_dump(), "row": row, "doc_hash": hashes[chunk.doc_id], "terms": terms[row]}
+        yield _checked(record, f"chunk {row} of {chunk.doc_id}") | {"vector": tables.chunk_vectors[row].tolist()}
 
 
 def _sentence_records(tables: IndexTables) -> Iterator[dict[str, Any]]:
     for row, sentence in enumerate(tables.sentences):
-        yield {**sentence.model_dump(), "row": row, "vector": tables.sentence_vectors[row].tolist()}
+        record = _checked({**sentence.model_dump(), "row": row}, f"sentence {row} of {sentence.doc_id}")
+        yield record | {"vector": tables.sentence_vectors[row].tolist()}
 
 
 def _document_records(tables: IndexTables) -> Iterator[dict[str, Any]]:
@@ -433,4 +471,5 @@ def _document_records(tables: IndexTables) -> Iterator[dict[str, Any]]:
     for kind, name, body in records:
         for part, text in enumerate(_parts(body)):
             key = f"{kind}:{hashlib.sha256(name.encode()).hexdigest()}:{part}"
-            yield {"key": key, "kind": kind, "name": name, "part": part, "body": text, "unused": [0.0, 0.0]}
+            record = {"key": key, "kind": kind, "name": name, "part": part, "body": text}
+            yield _checked(record, f"{kind} {name}") | {"unused": [0.0, 0.0]}

@@ -171,9 +171,10 @@ def current_path(index_dir: Path) -> Path:
     return target
 
 
-def read_manifest(index_dir: Path) -> Manifest:
-    """The current generation's manifest; IndexOutdatedError when another format version wrote it."""
-    folder = current_path(index_dir)
+def read_manifest(index_dir: Path, folder: Path | None = None) -> Manifest:
+    """The manifest of ``folder`` (the current generation by default); IndexOutdatedError when another format
+    version wrote it."""
+    folder = folder or current_path(index_dir)
     try:
         raw = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -216,8 +217,8 @@ def verify(index_dir: Path, manifest: Manifest) -> None:
 
 def load(index_dir: Path) -> IndexData:
     """Load and verify the current generation; damage raises IndexCorruptError naming the fix."""
-    manifest = read_manifest(index_dir)
-    folder = current_path(index_dir)
+    folder = current_path(index_dir)  # once: a switch meanwhile must not pair one generation's manifest with another
+    manifest = read_manifest(index_dir, folder)
     _verify(folder, manifest, index_dir)
     try:
         documents = {d.doc_id: d for d in _read_jsonl(folder / "documents.jsonl", Document)}
