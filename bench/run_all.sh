@@ -11,6 +11,7 @@ if [[ "${1:-}" == "--quick" ]]; then
     "$PY" bench/index_build.py --repeats 3 --rounds 1
     "$PY" bench/peer_haystack.py --rounds 1
     "$PY" bench/scale.py --sizes 10000,100000 --queries 100
+    "$PY" bench/stores.py --sizes 10000 --queries 100
 else
     "$PY" bench/latency.py
     "$PY" bench/reader_speed.py
@@ -18,5 +19,6 @@ else
     "$PY" bench/index_build.py
     "$PY" bench/peer_haystack.py
     "$PY" bench/scale.py
+    "$PY" bench/stores.py
 fi
 "$PY" bench/summarize.py

@@ -100,6 +100,31 @@ def synthetic_vectors(ids: np.ndarray, lengths: np.ndarray, pool: np.ndarray, rn
     return out
 
 
+def synthetic_ids(n: int, pool_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of 6 consecutive pool sentences, each swapped for a random one with probability ``SWAP``, and the
+    number of them (3–6) each synthetic chunk keeps."""
+    lengths = rng.integers(3, 7, size=n).astype(np.int32)
+    ids = rng.integers(0, pool_size - 6, size=n)[:, None] + np.arange(6)[None, :]
+    ids = np.where(rng.random((n, 6)) < SWAP, rng.integers(0, pool_size, size=(n, 6)), ids).astype(np.int32)
+    return ids, lengths
+
+
+def bench_manifest(settings: Any, dimension: int, counts: Any, dense_index: str = "", documents: Any = None) -> Any:
+    from cstoqa.index.manifest import Manifest
+
+    return Manifest(
+        cstoqa_version="bench",
+        model=settings.model_name,
+        fingerprint=settings.build_fingerprint(),
+        settings=settings.model_dump(),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        dense_index=dense_index,
+        dimension=dimension,
+        counts=counts,
+        documents=documents or {},
+    )
+
+
 def make_chunks(ids: np.ndarray, lengths: np.ndarray, sentences: list[Any], documents: dict[str, Any]) -> list[Any]:
     from cstoqa.types import Chunk
 
@@ -149,7 +174,7 @@ def measure_size(
     from cstoqa.assistant import Assistant, clean_question
     from cstoqa.chunking import embedding_text
     from cstoqa.index import dense, lexical
-    from cstoqa.index.manifest import Counts, Manifest
+    from cstoqa.index.manifest import Counts
     from cstoqa.index.search import FaissSearcher
     from cstoqa.index.store import IndexData
     from cstoqa.reader.model import pad
@@ -160,9 +185,7 @@ def measure_size(
     rng = np.random.default_rng(SEED + n)
     result: dict[str, Any] = {"chunks": n, "full": full}
     log(f"{n:,} chunks: vectors{', chunk table, BM25, sentence index' if full else ''}")
-    lengths = rng.integers(3, 7, size=n).astype(np.int32)
-    ids = rng.integers(0, len(pool_vectors) - 6, size=n)[:, None] + np.arange(6)[None, :]
-    ids = np.where(rng.random((n, 6)) < SWAP, rng.integers(0, len(pool_vectors), size=(n, 6)), ids).astype(np.int32)
+    ids, lengths = synthetic_ids(n, len(pool_vectors), rng)
     vectors = synthetic_vectors(ids, lengths, pool_vectors, rng)
     result["vectors_mb"] = round(vectors.nbytes / 2**20, 1)
     flat, result["flat_build_s"], result["flat_rss_growth_mb"] = timed(dense.build, vectors, n)
@@ -191,16 +214,11 @@ def measure_size(
         result["sentence_index"] = {"rows": m, "kind": dense.kind(sentence_index)}
         del rows
         data = IndexData(
-            manifest=Manifest(
-                cstoqa_version="bench",
-                model=settings.model_name,
-                fingerprint=settings.build_fingerprint(),
-                settings=settings.model_dump(),
-                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                dense_index=dense.kind(hnsw if result["shipped_index"] == "hnsw" else flat),
-                dimension=vectors.shape[1],
-                counts=Counts(documents=len(pool["documents"]), chunks=n, sentences=m),
-                documents={},
+            manifest=bench_manifest(
+                settings,
+                vectors.shape[1],
+                Counts(documents=len(pool["documents"]), chunks=n, sentences=m),
+                dense.kind(hnsw if result["shipped_index"] == "hnsw" else flat),
             ),
             documents=pool["documents"],
             chunks=chunks,
