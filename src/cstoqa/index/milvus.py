@@ -30,16 +30,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import numpy as np
-from filelock import FileLock, Timeout
 from pydantic import ValidationError
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from cstoqa.chunking import embedding_text
-from cstoqa.errors import CstoqaError, IndexBusyError, IndexCorruptError, IndexMissingError, IndexOutdatedError
+from cstoqa.errors import CstoqaError, IndexCorruptError, IndexMissingError, IndexOutdatedError
 from cstoqa.index import dense, lexical
 from cstoqa.index.manifest import FORMAT_VERSION, Manifest
-from cstoqa.index.store import IndexData, IndexTables
+from cstoqa.index.store import IndexData, IndexTables, reindex_lock
 from cstoqa.types import Chunk, Document, Sentence
 
 ALIAS = "cstoqa"
@@ -241,15 +240,8 @@ class MilvusStore:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        lock = FileLock(str(self._lock_file()), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout as exc:
-            raise IndexBusyError(f"another reindex of {self.describe()} is running; wait for it to finish") from exc
-        try:
+        with reindex_lock(self._lock_file(), self.describe()):
             yield
-        finally:
-            lock.release()
 
     def current(self) -> str | None:
         """The live generation, or None when no index was ever switched in."""

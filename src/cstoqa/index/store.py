@@ -256,6 +256,20 @@ def _read_jsonl(path: Path, model: Any) -> list[Any]:
         return [model.model_validate_json(line) for line in fh if line.strip()]
 
 
+@contextmanager
+def reindex_lock(path: Path, where: str) -> Iterator[None]:
+    """A lock file held for a reindex; a second reindex is told so at once rather than waiting."""
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise IndexBusyError(f"another reindex of {where} is running; wait for it to finish") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @dataclass(frozen=True)
 class FolderStore:
     """The ``IndexStore`` of one folder on this machine."""
@@ -273,15 +287,8 @@ class FolderStore:
     def lock(self) -> Iterator[None]:
         """One reindex at a time; a second one is told so at once rather than waiting."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.folder / ".lock"), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout as exc:
-            raise IndexBusyError(f"another reindex of {self.folder} is running; wait for it to finish") from exc
-        try:
+        with reindex_lock(self.folder / ".lock", str(self.folder)):
             yield
-        finally:
-            lock.release()
 
     def current(self) -> str | None:
         link = self.folder / CURRENT
