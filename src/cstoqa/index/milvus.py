@@ -136,13 +136,18 @@ def _document_schema() -> Any:
     return schema
 
 
-def _vector_index(params: Any, field: str, rows: int, approximate_above: int) -> None:
+Index = tuple[str, str, str, dict[str, Any]]  # field, index type, metric, parameters
+
+
+def _vector_index(rows: int, approximate_above: int) -> Index:
     """Exact (FLAT) up to ``approximate_above`` rows, HNSW with FAISS' settings beyond: one threshold, both stores."""
     if rows > approximate_above:
-        hnsw = {"M": dense.HNSW_NEIGHBOURS, "efConstruction": dense.HNSW_EF_CONSTRUCTION}
-        params.add_index(field_name=field, index_type="HNSW", metric_type="IP", params=hnsw)
-    else:
-        params.add_index(field_name=field, index_type="FLAT", metric_type="IP")
+        return ("vector", "HNSW", "IP", {"M": dense.HNSW_NEIGHBOURS, "efConstruction": dense.HNSW_EF_CONSTRUCTION})
+    return ("vector", "FLAT", "IP", {})
+
+
+BM25_INDEX: Index = ("sparse", "SPARSE_INVERTED_INDEX", "BM25", {"params": BM25_PARAMS})  # Lite reads nested params
+UNUSED_INDEX: Index = ("unused", "FLAT", "L2", {})
 
 
 @dataclass
@@ -378,11 +383,13 @@ class MilvusStore:
         previous = self.current()
         gen = f"{PREFIX}{time.strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:8]}"
         dimension = max(tables.manifest.dimension, 1)
-        tables.manifest.dense_index = "hnsw" if len(tables.chunks) > approximate_above else "flat"
+        tables.manifest.dense_index = _vector_index(len(tables.chunks), approximate_above)[1].lower()
         with _reported(self.target):
-            self._create(f"{gen}_chunks", _chunk_schema(dimension), len(tables.chunks), approximate_above, previous)
-            self._create(f"{gen}_sentences", _sentence_schema(dimension), len(tables.sentences), approximate_above)
-            self._create(f"{gen}_documents", _document_schema(), 0, approximate_above)
+            chunk_indexes = [_vector_index(len(tables.chunks), approximate_above), BM25_INDEX]
+            self._create(f"{gen}_chunks", _chunk_schema(dimension), chunk_indexes, previous)
+            sentence_index = _vector_index(len(tables.sentences), approximate_above)
+            self._create(f"{gen}_sentences", _sentence_schema(dimension), [sentence_index])
+            self._create(f"{gen}_documents", _document_schema(), [UNUSED_INDEX])
             self._insert(f"{gen}_chunks", _chunk_records(tables))
             self._insert(f"{gen}_sentences", _sentence_records(tables))
             self._insert(f"{gen}_documents", _document_records(tables))
@@ -400,15 +407,10 @@ class MilvusStore:
         searcher = MilvusSearcher(self.client, self.target, f"{gen}_chunks", f"{gen}_sentences")
         return IndexData(**vars(tables), searcher=searcher, generation=gen)
 
-    def _create(self, name: str, schema: Any, rows: int, approximate_above: int, previous: str | None = None) -> None:
+    def _create(self, name: str, schema: Any, indexes: list[Index], previous: str | None = None) -> None:
         params = self.client.prepare_index_params()
-        if name.endswith("_documents"):
-            params.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
-        else:
-            _vector_index(params, "vector", rows, approximate_above)
-        if name.endswith("_chunks"):
-            bm25 = {"params": BM25_PARAMS}  # Milvus Lite reads the nested form
-            params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=bm25)
+        for field, kind, metric, extra in indexes:
+            params.add_index(field_name=field, index_type=kind, metric_type=metric, params=extra)
         properties = {PREVIOUS: previous} if previous else {}
         self.client.create_collection(
             name, schema=schema, index_params=params, consistency_level="Strong", properties=properties
