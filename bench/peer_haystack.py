@@ -14,7 +14,8 @@ Per question, interleaved: cstoqa retrieval (encode + ``retrieve``), cstoqa ``As
 answer extraction, which Haystack's pipeline does not do), ``Pipeline.run``, and — to show what the framework
 itself costs — the same four Haystack components called directly one after another. Retrieval hit@1/3/5
 (``first_hit_rank`` on the top 5 passages, answerable questions): cstoqa, Haystack as configured (equal RRF
-weights), Haystack's two retriever lists re-joined with cstoqa's weights (1 dense : 2 BM25), and each retriever
+weights), Haystack's two retriever lists re-joined with the dense and BM25 weights of cstoqa's fusion rule (chosen
+per question by how much of it the top BM25 passage holds; Haystack has no sentence list), and each retriever
 alone. Peak RSS of each engine comes from a child process that loads it and answers every question once.
 
 Usage: python bench/peer_haystack.py [--rounds 3] [--threads 1]
@@ -163,7 +164,7 @@ def main() -> None:
 
         from cstoqa.assistant import Assistant
         from cstoqa.evaluation.metrics import first_hit_rank
-        from cstoqa.retrieval import retrieve
+        from cstoqa.retrieval import fusion_weights, lexical_coverage, retrieve
 
         torch.set_num_threads(args.threads)
         assistant = Assistant.open(corpus, index, refresh=False)
@@ -173,11 +174,15 @@ def main() -> None:
         pipeline, rows, haystack_indexing_s = haystack_pipeline(data.chunks, settings.candidates, settings.top_k)
         from haystack.components.joiners import DocumentJoiner
 
-        weighted = DocumentJoiner(
-            join_mode="reciprocal_rank_fusion",
-            weights=[settings.dense_weight, settings.lexical_weight],
-            top_k=settings.top_k,
-        )
+        def rejoin(question: str, dense_docs: list[Any], bm25_docs: list[Any]) -> list[Any]:
+            """Haystack's lists fused with the dense and BM25 weights cstoqa's rule picks for the question."""
+            coverage = lexical_coverage(question, data.chunks[rows[bm25_docs[0].id]].text) if bm25_docs else 0.0
+            w = fusion_weights(coverage, settings)
+            joiner = DocumentJoiner(
+                join_mode="reciprocal_rank_fusion", weights=[w.dense, w.lexical], top_k=settings.top_k
+            )
+            return joiner.run(documents=[dense_docs, bm25_docs])["documents"]
+
         for q in questions[:10]:
             run_haystack(pipeline, q)
 
@@ -226,7 +231,7 @@ def main() -> None:
                 ranks["cstoqa"].append(first_hit_rank([p.text for p in passages], golds))
                 ranks["haystack"].append(first_hit_rank(texts(out["joiner"]["documents"]), golds))
                 dense_docs, bm25_docs = out["embedding_retriever"]["documents"], out["bm25_retriever"]["documents"]
-                rejoined = weighted.run(documents=[dense_docs, bm25_docs])["documents"]
+                rejoined = rejoin(q, dense_docs, bm25_docs)
                 ranks["haystack_cstoqa_weights"].append(first_hit_rank(texts(rejoined), golds))
                 ranks["haystack_dense"].append(first_hit_rank(texts(dense_docs), golds))
                 ranks["haystack_bm25"].append(first_hit_rank(texts(bm25_docs), golds))

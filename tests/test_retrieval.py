@@ -9,8 +9,15 @@ import pytest
 from cstoqa.assistant import Assistant
 from cstoqa.chunking import sentence_embedding_text
 from cstoqa.errors import InvalidQuestionError
-from cstoqa.retrieval import reciprocal_rank_fusion, retrieve, sentence_ranking
-from cstoqa.settings import Settings
+from cstoqa.retrieval import (
+    fusion_weights,
+    lexical_coverage,
+    rankings_for,
+    reciprocal_rank_fusion,
+    retrieve,
+    sentence_ranking,
+)
+from cstoqa.settings import FusionWeights, Settings
 from support import FakeEmbedder
 
 # --- reciprocal rank fusion -------------------------------------------------------------------------
@@ -76,7 +83,12 @@ def test_rrf_needs_one_weight_per_ranking() -> None:
     ],
 )
 def test_hybrid_search_ranks_the_right_passage_first(
-    open_assistant: Callable[..., Assistant], question: str, doc_id: str, section: str, needle: str
+    open_assistant: Callable[..., Assistant],
+    fake_embedder: FakeEmbedder,
+    question: str,
+    doc_id: str,
+    section: str,
+    needle: str,
 ) -> None:
     assistant = open_assistant()
     passages = assistant.search(question)
@@ -90,7 +102,8 @@ def test_hybrid_search_ranks_the_right_passage_first(
     assert top.dense_score is not None and 0 < top.dense_score <= 1.0001
     assert top.lexical_score is not None and top.lexical_score > 0
     s = assistant.settings
-    assert top.score == pytest.approx((s.dense_weight + s.lexical_weight + s.sentence_weight) / (s.rrf_k + 1))
+    w = fusion_weights(rankings_for(assistant.data, question, fake_embedder.encode([question])[0], s).coverage, s)
+    assert top.score == pytest.approx((w.dense + w.lexical + w.sentence) / (s.rrf_k + 1))
 
 
 def test_search_results_are_sorted_and_offsets_exact(open_assistant: Callable[..., Assistant]) -> None:
@@ -116,21 +129,57 @@ def test_stop_word_question_uses_dense_retrieval_only(open_assistant: Callable[.
     assert all(p.lexical_rank is None and p.dense_rank is not None for p in passages)
 
 
+DENSE_ONLY = FusionWeights(dense=1, sentence=0, lexical=0)
+LEXICAL_ONLY = FusionWeights(dense=0, sentence=0, lexical=1)
+MIXED = "Which members pay into the budget and where does the council meet?"
+
+
 def test_each_list_alone_decides_the_order_when_it_has_the_only_weight(
     open_assistant: Callable[..., Assistant], fake_embedder: FakeEmbedder
 ) -> None:
     assistant = open_assistant()
-    question = "Which members pay into the budget and where does the council meet?"
-    vector = fake_embedder.encode([question])[0]
-    dense_only = retrieve(
-        assistant.data, question, vector, Settings(dense_weight=1, lexical_weight=0, sentence_weight=0), 3
-    )
-    lexical_only = retrieve(
-        assistant.data, question, vector, Settings(dense_weight=0, lexical_weight=1, sentence_weight=0), 3
-    )
+    vector = fake_embedder.encode([MIXED])[0]
+    dense = Settings(paraphrase_weights=DENSE_ONLY, overlap_weights=DENSE_ONLY)
+    lexical = Settings(paraphrase_weights=LEXICAL_ONLY, overlap_weights=LEXICAL_ONLY)
+    dense_only = retrieve(assistant.data, MIXED, vector, dense, 3)
+    lexical_only = retrieve(assistant.data, MIXED, vector, lexical, 3)
     assert [p.dense_rank for p in dense_only] == [1, 2, 3]
     assert [p.lexical_rank for p in lexical_only] == [1, 2, 3]
     assert [p.chunk.chunk_id for p in dense_only] != [p.chunk.chunk_id for p in lexical_only], "the lists must differ"
+
+
+def test_the_weights_follow_how_much_of_the_question_the_top_bm25_passage_holds(
+    open_assistant: Callable[..., Assistant], fake_embedder: FakeEmbedder
+) -> None:
+    data = open_assistant().data
+    vector = fake_embedder.encode([MIXED])[0]
+    coverage = rankings_for(data, MIXED, vector, Settings()).coverage
+    assert 0 < coverage < 1, "the question must be partly matched for the test to tell the two sides apart"
+    below = Settings(coverage_cut=1.0, paraphrase_weights=DENSE_ONLY, overlap_weights=LEXICAL_ONLY)
+    at_or_above = Settings(coverage_cut=coverage, paraphrase_weights=DENSE_ONLY, overlap_weights=LEXICAL_ONLY)
+    assert [p.dense_rank for p in retrieve(data, MIXED, vector, below, 3)] == [1, 2, 3]
+    assert [p.lexical_rank for p in retrieve(data, MIXED, vector, at_or_above, 3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "coverage"),
+    [
+        ("Where is the secretariat located?", "The Secretariat, located in Moscow, runs the budget.", 1.0),
+        ("Which members fund the secretariat?", "Member states pay into the budget.", 1 / 3),
+        ("Where does the council meet?", "The Secretariat is located in Moscow.", 0.0),
+        ("What is it?", "It is what it is.", 0.0),
+    ],
+)
+def test_lexical_coverage_counts_distinct_stemmed_content_words(question: str, passage: str, coverage: float) -> None:
+    assert lexical_coverage(question, passage) == pytest.approx(coverage)
+
+
+def test_a_question_bm25_cannot_match_uses_the_paraphrase_weights() -> None:
+    s = Settings()
+    assert fusion_weights(0.0, s) == s.paraphrase_weights
+    assert fusion_weights(s.coverage_cut - 0.01, s) == s.paraphrase_weights
+    assert fusion_weights(s.coverage_cut, s) == s.overlap_weights
+    assert s.paraphrase_weights.dense > s.overlap_weights.dense, "paraphrases lean on the dense lists"
 
 
 @pytest.mark.parametrize(

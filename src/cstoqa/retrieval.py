@@ -6,6 +6,10 @@ The sentence list finds a paraphrased question's passage when one sentence says 
 RRF scores a chunk by sum_i w_i / (k + rank_i) over the retrievers that returned it, with k = 60 as in
 Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual Rank
 Learning Methods", SIGIR 2009. It needs no score calibration between BM25 and cosine similarity.
+
+The weights depend on the question: when the best BM25 passage holds most of the question's words, BM25 is
+usually right and leads; when it holds few, the question is worded differently from the text and the dense
+lists lead. One fixed set of weights trades one kind of question for the other (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,10 +17,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
+from cstoqa.index import lexical
 from cstoqa.index.store import IndexData
-from cstoqa.settings import Settings
+from cstoqa.settings import FusionWeights, Settings
 from cstoqa.types import Passage
+
+
+class Rankings(BaseModel):
+    """What the three retrievers returned for one question, before fusion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dense: list[tuple[int, float]]
+    lexical: list[tuple[int, float]]
+    sentence: list[int]
+    coverage: float
 
 
 def reciprocal_rank_fusion(
@@ -36,20 +53,40 @@ def sentence_ranking(data: IndexData, query_vector: np.ndarray, settings: Settin
     return list(dict.fromkeys(row for row in rows if row >= 0))
 
 
-def retrieve(data: IndexData, question: str, query_vector: np.ndarray, settings: Settings, top_k: int) -> list[Passage]:
-    dense_hits = data.searcher.chunks_by_vector(query_vector, settings.candidates)
+def lexical_coverage(question: str, passage: str) -> float:
+    """Share of the question's distinct analysed words (stemmed, stop words dropped) that the passage holds."""
+    asked, held = lexical.tokenize([question, passage])
+    words = set(asked)
+    return len(words & set(held)) / len(words) if words else 0.0
+
+
+def rankings_for(data: IndexData, question: str, query_vector: np.ndarray, settings: Settings) -> Rankings:
     lexical_hits = data.searcher.chunks_by_words(question, settings.candidates)
-    fused = reciprocal_rank_fusion(
-        [
-            [row for row, _ in dense_hits],
-            [row for row, _ in lexical_hits],
-            sentence_ranking(data, query_vector, settings),
-        ],
-        [settings.dense_weight, settings.lexical_weight, settings.sentence_weight],
-        settings.rrf_k,
+    return Rankings(
+        dense=data.searcher.chunks_by_vector(query_vector, settings.candidates),
+        lexical=lexical_hits,
+        sentence=sentence_ranking(data, query_vector, settings),
+        coverage=lexical_coverage(question, data.chunks[lexical_hits[0][0]].text) if lexical_hits else 0.0,
     )
-    dense_at = {row: (rank, score) for rank, (row, score) in enumerate(dense_hits, start=1)}
-    lexical_at = {row: (rank, score) for rank, (row, score) in enumerate(lexical_hits, start=1)}
+
+
+def fusion_weights(coverage: float, settings: Settings) -> FusionWeights:
+    return settings.overlap_weights if coverage >= settings.coverage_cut else settings.paraphrase_weights
+
+
+def fuse(rankings: Rankings, weights: FusionWeights, k: int) -> list[tuple[int, float]]:
+    return reciprocal_rank_fusion(
+        [[row for row, _ in rankings.dense], [row for row, _ in rankings.lexical], rankings.sentence],
+        [weights.dense, weights.lexical, weights.sentence],
+        k,
+    )
+
+
+def retrieve(data: IndexData, question: str, query_vector: np.ndarray, settings: Settings, top_k: int) -> list[Passage]:
+    rankings = rankings_for(data, question, query_vector, settings)
+    fused = fuse(rankings, fusion_weights(rankings.coverage, settings), settings.rrf_k)
+    dense_at = {row: (rank, score) for rank, (row, score) in enumerate(rankings.dense, start=1)}
+    lexical_at = {row: (rank, score) for rank, (row, score) in enumerate(rankings.lexical, start=1)}
     passages = []
     for row, score in fused[:top_k]:
         d_rank, d_score = dense_at.get(row, (None, None))

@@ -23,6 +23,16 @@ DEFAULT_BOILERPLATE = [
 ]
 
 
+class FusionWeights(BaseModel):
+    """Reciprocal-rank-fusion weights of the three retrieval lists; a zero weight turns a list off."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dense: float = Field(ge=0.0, description="Chunks by cosine.")
+    sentence: float = Field(ge=0.0, description="Chunks by the cosine of their best sentence.")
+    lexical: float = Field(ge=0.0, description="Chunks by BM25.")
+
+
 class Settings(BaseModel):
     """Index settings (hashed into the manifest: changing one rebuilds) and query settings."""
 
@@ -48,17 +58,21 @@ class Settings(BaseModel):
     )
     candidates: int = Field(default=40, gt=0, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, gt=0)
-    dense_weight: float = Field(
-        default=0.0,
+    coverage_cut: float = Field(
+        default=0.75,
         ge=0.0,
-        description="RRF weight of the chunk-cosine list; the three defaults had the best MRR on SQuAD articles.",
+        le=1.0,
+        description="A question whose analysed words the top BM25 passage holds fewer than this fraction of is "
+        "fused with the paraphrase weights; fitted with the weights on the training pool (tune_retrieval).",
     )
-    sentence_weight: float = Field(
-        default=2.0,
-        ge=0.0,
-        description="RRF weight of the sentence-cosine list: a sentence hit votes for its passage (paraphrases).",
+    paraphrase_weights: FusionWeights = Field(
+        default_factory=lambda: FusionWeights(dense=1.0, sentence=2.0, lexical=1.0),
+        description="RRF weights when BM25 matches few of the question's words: the dense lists vote more.",
     )
-    lexical_weight: float = Field(default=3.0, ge=0.0, description="RRF weight of the BM25 list.")
+    overlap_weights: FusionWeights = Field(
+        default_factory=lambda: FusionWeights(dense=0.0, sentence=1.0, lexical=3.0),
+        description="RRF weights when the top BM25 passage holds the question's words: BM25 leads.",
+    )
     abstain_threshold: float = Field(
         default=0.5,
         ge=0.0,
