@@ -54,7 +54,9 @@ class Settings(BaseModel):
 
     top_k: int = Field(default=5, gt=0, description="Passages shown with an answer.")
     reader_passages: int = Field(
-        default=3, gt=0, description="Passages the reader reads: 3 had the best overall F1 on held-out articles."
+        default=2,
+        gt=0,
+        description="Passages the reader reads: the calibration's choice on held-out articles (confidence.json).",
     )
     candidates: int = Field(default=40, gt=0, description="Hits taken from each retriever before fusion.")
     rrf_k: int = Field(default=60, gt=0)
