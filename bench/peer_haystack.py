@@ -278,10 +278,11 @@ def main() -> None:
         "rss_children": rss,
         "target": {
             "faster_per_question_at_equal_or_better_hit@5": True,
+            "compared": "retrieval against Haystack's pipeline, the same work; ask also reads, which it does not",
             "cstoqa_ask_faster": faster_ask,
             "cstoqa_retrieval_faster": faster_retrieval,
             "hit@5_equal_or_better": hit5_ok,
-            "verdict": "met" if faster_ask and hit5_ok else "not met",
+            "verdict": "met" if faster_retrieval and hit5_ok else "not met",
         },
     }
     write_results("peer_haystack", payload)
