@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cstoqa.evaluation.tune_retrieval import Question, Rule, collect, fit, hit_ranks, report, select
+from cstoqa.evaluation.tune_retrieval import Question, collect, fit, hit_ranks, report, select
 from cstoqa.retrieval import Rankings
 from cstoqa.settings import FusionWeights, Settings
 from support import FakeEmbedder
@@ -25,9 +25,9 @@ def question(coverage: float, dense: list[int], lexical: list[int], hit: int, wo
     return Question(rankings=rankings, hits=frozenset({hit}), wording=wording)
 
 
-def rule(cut: float) -> Rule:
+def rule(cut: float) -> Settings:
     w = FusionWeights(dense=1, sentence=0, lexical=0)
-    return Rule(coverage_cut=cut, paraphrase_weights=w, overlap_weights=w)
+    return Settings(coverage_cut=cut, paraphrase_weights=w, overlap_weights=w)
 
 
 def test_collect_runs_each_answerable_question_once_and_marks_the_chunks_holding_a_gold_answer() -> None:
@@ -58,7 +58,7 @@ def test_fit_finds_the_cut_between_paraphrased_and_matched_questions() -> None:
     assert fitted.paraphrase_weights.dense > fitted.paraphrase_weights.lexical
     assert fitted.overlap_weights.lexical > fitted.overlap_weights.dense
     assert single.paraphrase_weights == single.overlap_weights
-    figures = report(paraphrased + matched, {"fitted": fitted, "single": single}, settings)
+    figures = report(paraphrased + matched, {"fitted": fitted, "single": single})
     assert figures["paraphrased"] == 10
     assert figures["fitted"]["all"] == {"hit@1": 1.0, "hit@3": 1.0, "hit@5": 1.0, "mrr": 1.0}
     assert figures["single"]["all"]["mrr"] < 1.0, "no single triple ranks both kinds first"

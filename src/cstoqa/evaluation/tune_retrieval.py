@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from cstoqa.analysis import normalize_answer
 from cstoqa.assistant import Assistant
 from cstoqa.embedding import Embedder
 from cstoqa.evaluation.datasets import load_squad
-from cstoqa.retrieval import Rankings, fuse, lexical_coverage, rankings_for
+from cstoqa.evaluation.metrics import contains_answer
+from cstoqa.retrieval import Rankings, fuse, fusion_weights, lexical_coverage, rankings_for
 from cstoqa.settings import FusionWeights, Settings
 
 GRID = tuple(
@@ -41,6 +41,7 @@ GRID = tuple(
 CUTS = tuple(round(c, 2) for c in np.arange(0.0, 1.001, 0.05))
 SHORTLIST = 12  # triples per side of each cut tried in pairs; the rest score far below on their own side
 PARAPHRASED = 0.2  # share of the pool, least repeated wording first, that stands in for users' questions
+RULE = {"coverage_cut", "paraphrase_weights", "overlap_weights"}  # the settings a fit chooses
 
 
 class Question(BaseModel):
@@ -53,12 +54,6 @@ class Question(BaseModel):
     wording: float
 
 
-class Rule(BaseModel):
-    coverage_cut: float
-    paraphrase_weights: FusionWeights
-    overlap_weights: FusionWeights
-
-
 def collect(squad: Path, settings: Settings, embedder: Embedder | None = None) -> list[Question]:
     """Index the file's paragraphs and run the three retrievers for each answerable question."""
     with tempfile.TemporaryDirectory(prefix="cstoqa-tune-") as tmp:
@@ -67,31 +62,37 @@ def collect(squad: Path, settings: Settings, embedder: Embedder | None = None) -
         assistant = Assistant.open(corpus, index, settings=settings, embedder=embedder)
         data = assistant.data
         vectors = assistant.embedder.encode([item.question for item in items])
-        texts = [f" {normalize_answer(chunk.text)} " for chunk in data.chunks]
         questions = []
         for item, vector in zip(items, vectors, strict=True):
             rankings = rankings_for(data, item.question, vector, settings)
-            golds = [f" {g} " for g in map(normalize_answer, item.answers) if g]
             rows = {row for row, _ in rankings.dense} | {row for row, _ in rankings.lexical} | set(rankings.sentence)
-            hits = frozenset(row for row in rows if any(g in texts[row] for g in golds))
+            hits = frozenset(row for row in rows if contains_answer(data.chunks[row].text, item.answers))
             answering = [
                 data.sentences[sid].text
                 for row in hits
                 for sid in data.chunks[row].sentence_ids
-                if any(g in f" {normalize_answer(data.sentences[sid].text)} " for g in golds)
+                if contains_answer(data.sentences[sid].text, item.answers)
             ] or [data.chunks[row].text for row in hits]
             wording = max((lexical_coverage(item.question, text) for text in answering), default=0.0)
             questions.append(Question(rankings=rankings, hits=hits, wording=wording))
         return questions
 
 
-def hit_ranks(questions: Sequence[Question], weights: FusionWeights, settings: Settings) -> np.ndarray:
+def hit_rank(question: Question, weights: FusionWeights, settings: Settings) -> int:
     """Rank of the first hit among the shown passages, 0 for none."""
-    ranks = np.zeros(len(questions), dtype=int)
-    for i, question in enumerate(questions):
-        fused = fuse(question.rankings, weights, settings.rrf_k)[: settings.top_k]
-        ranks[i] = next((r for r, (row, _) in enumerate(fused, start=1) if row in question.hits), 0)
-    return ranks
+    fused = fuse(question.rankings, weights, settings.rrf_k)[: settings.top_k]
+    return next((r for r, (row, _) in enumerate(fused, start=1) if row in question.hits), 0)
+
+
+def hit_ranks(questions: Sequence[Question], weights: FusionWeights, settings: Settings) -> np.ndarray:
+    return np.array([hit_rank(q, weights, settings) for q in questions], dtype=int)
+
+
+def ranks_by(questions: Sequence[Question], settings: Settings) -> np.ndarray:
+    """Ranks with each question fused as retrieval fuses it under these settings."""
+    return np.array(
+        [hit_rank(q, fusion_weights(q.rankings.coverage, settings), settings) for q in questions], dtype=int
+    )
 
 
 def reciprocal(ranks: np.ndarray) -> np.ndarray:
@@ -103,7 +104,7 @@ def paraphrased(questions: Sequence[Question]) -> np.ndarray:
     return np.asarray(wording <= np.quantile(wording, PARAPHRASED), dtype=bool)
 
 
-def select(candidates: Sequence[tuple[Rule, np.ndarray]], focus: np.ndarray) -> Rule:
+def select(candidates: Sequence[tuple[Settings, np.ndarray]], focus: np.ndarray) -> Settings:
     """Among candidates (a rule and its reciprocal ranks) within one standard error of the best MRR, paired,
     the one with the best MRR on the ``focus`` questions."""
     rr = np.stack([c[1] for c in candidates])
@@ -113,29 +114,26 @@ def select(candidates: Sequence[tuple[Rule, np.ndarray]], focus: np.ndarray) -> 
     return candidates[int(np.argmax(np.where(near, rr[:, focus].mean(axis=1), -1.0)))][0]
 
 
-def fit(questions: Sequence[Question], settings: Settings) -> tuple[Rule, Rule]:
-    """The fitted rule, and the best single triple as a rule with the same triple on both sides."""
+def with_rule(settings: Settings, cut: float, paraphrase: FusionWeights, overlap: FusionWeights) -> Settings:
+    return settings.model_copy(
+        update={"coverage_cut": cut, "paraphrase_weights": paraphrase, "overlap_weights": overlap}
+    )
+
+
+def fit(questions: Sequence[Question], settings: Settings) -> tuple[Settings, Settings]:
+    """Settings with the fitted rule, and with the best single triple on both sides of the cut."""
     coverage = np.array([q.rankings.coverage for q in questions])
     rr = np.stack([reciprocal(hit_ranks(questions, w, settings)) for w in GRID])
     focus = paraphrased(questions)
-    single = select(
-        [(Rule(coverage_cut=0.0, paraphrase_weights=w, overlap_weights=w), rr[i]) for i, w in enumerate(GRID)], focus
-    )
+    single = select([(with_rule(settings, 0.0, w, w), rr[i]) for i, w in enumerate(GRID)], focus)
     candidates = []
     for cut in CUTS:
         low = coverage < cut
         below = np.argsort(-rr[:, low].sum(axis=1), kind="stable")[:SHORTLIST]
         above = np.argsort(-rr[:, ~low].sum(axis=1), kind="stable")[:SHORTLIST]
         for lo, hi in itertools.product(below, above):
-            rule = Rule(coverage_cut=cut, paraphrase_weights=GRID[lo], overlap_weights=GRID[hi])
-            candidates.append((rule, np.where(low, rr[lo], rr[hi])))
+            candidates.append((with_rule(settings, cut, GRID[lo], GRID[hi]), np.where(low, rr[lo], rr[hi])))
     return select(candidates, focus), single
-
-
-def ranks_by(questions: Sequence[Question], rule: Rule, settings: Settings) -> np.ndarray:
-    low = np.array([q.rankings.coverage < rule.coverage_cut for q in questions])
-    below = hit_ranks(questions, rule.paraphrase_weights, settings)
-    return np.where(low, below, hit_ranks(questions, rule.overlap_weights, settings))
 
 
 def scores(ranks: np.ndarray) -> dict[str, float]:
@@ -145,12 +143,12 @@ def scores(ranks: np.ndarray) -> dict[str, float]:
     }
 
 
-def report(questions: Sequence[Question], rules: dict[str, Rule], settings: Settings) -> dict[str, object]:
+def report(questions: Sequence[Question], rules: dict[str, Settings]) -> dict[str, object]:
     """Each rule on all questions and on the paraphrased fifth."""
     focus = paraphrased(questions)
     result: dict[str, object] = {"questions": len(questions), "paraphrased": int(focus.sum())}
     for name, rule in rules.items():
-        ranks = ranks_by(questions, rule, settings)
+        ranks = ranks_by(questions, rule)
         result[name] = {"all": scores(ranks), "paraphrased": scores(ranks[focus])}
     return result
 
@@ -163,19 +161,14 @@ def main() -> None:
     settings = Settings()
     train = collect(args.train, settings)
     rule, single = fit(train, settings)
-    shipped = Rule(
-        coverage_cut=settings.coverage_cut,
-        paraphrase_weights=settings.paraphrase_weights,
-        overlap_weights=settings.overlap_weights,
-    )
-    rules = {"fitted": rule, "single_weights": single, "settings": shipped}
+    rules = {"fitted": rule, "single_weights": single, "settings": settings}
     result: dict[str, object] = {
-        "fitted": rule.model_dump(),
+        "fitted": rule.model_dump(include=RULE),
         "single_weights": single.paraphrase_weights.model_dump(),
-        args.train.name: report(train, rules, settings),
+        args.train.name: report(train, rules),
     }
     if args.test:
-        result[args.test.name] = report(collect(args.test, settings), rules, settings)
+        result[args.test.name] = report(collect(args.test, settings), rules)
     print(json.dumps(result, indent=2))
 
 
