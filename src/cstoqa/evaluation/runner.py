@@ -12,7 +12,7 @@ from tqdm import tqdm
 from cstoqa.answer.answerer import withhold
 from cstoqa.assistant import Assistant
 from cstoqa.evaluation.datasets import EvalItem
-from cstoqa.evaluation.metrics import contains_answer, first_hit_rank, mean, percentile
+from cstoqa.evaluation.metrics import contains_answer, first_hit_rank, mean, percentile, retrieval_scores
 from cstoqa.squad import exact_match, f1_score
 from cstoqa.types import Answer, Citation
 
@@ -150,10 +150,7 @@ def _summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
             for kind in sorted({p.kind for p in answerable})
             for group in [[p for p in answerable if p.kind == kind]]
         },
-        "retrieval": {
-            **{f"hit@{k}": mean([r is not None and r <= k for r in ranks]) for k in (1, 3, 5)},
-            "mrr": mean([1.0 / r if r else 0.0 for r in ranks]),
-        },
+        "retrieval": retrieval_scores(ranks),
         "citation_accuracy": mean(
             [bool(p.citations) and contains_answer(p.citations[0].quote, p.gold) for p in answered_answerable]
         ),

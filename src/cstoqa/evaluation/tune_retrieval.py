@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from cstoqa.assistant import Assistant
 from cstoqa.embedding import Embedder
 from cstoqa.evaluation.datasets import load_squad
-from cstoqa.evaluation.metrics import contains_answer
+from cstoqa.evaluation.metrics import contains_answer, retrieval_scores
 from cstoqa.retrieval import Rankings, fuse, fusion_weights, lexical_coverage, rankings_for
 from cstoqa.settings import FusionWeights, Settings
 
@@ -137,10 +137,7 @@ def fit(questions: Sequence[Question], settings: Settings) -> tuple[Settings, Se
 
 
 def scores(ranks: np.ndarray) -> dict[str, float]:
-    return {
-        **{f"hit@{k}": round(float(np.mean((ranks > 0) & (ranks <= k))), 4) for k in (1, 3, 5)},
-        "mrr": round(float(np.mean(reciprocal(ranks))), 4),
-    }
+    return {name: round(value, 4) for name, value in retrieval_scores(ranks.tolist()).items()}
 
 
 def report(questions: Sequence[Question], rules: dict[str, Settings]) -> dict[str, object]:
