@@ -73,6 +73,10 @@ def test_summary_by_hand_on_four_questions() -> None:
     assert m["unanswerable"]["abstained"] == 1.0
     assert m["abstention"]["false_abstention_rate"] == pytest.approx(1 / 3)
     assert m["answerable_every_question_answered"]["exact_match"] == pytest.approx(2 / 3)  # "…" scores 0
+    assert m["answerable_every_question_answered"]["answer_recall"] == pytest.approx(2 / 3)
+    (kind,) = m["by_kind"].values()
+    assert kind["f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert kind["every_question_answered"]["f1"] == pytest.approx((1 + 0 + 1) / 3)
     assert m["baselines"]["always_abstain"]["overall"]["f1"] == pytest.approx(1 / 4)
     assert set(m["by_group"]) == {"old", "new"}
     assert m["by_group"]["new"]["overall"]["f1"] == pytest.approx(0.5)

@@ -66,11 +66,16 @@ def _summary(metrics: dict[str, Any]) -> str:
             _table(m),
             "",
             "By kind: "
-            + ", ".join(f"{k} F1 {v['f1']:.3f} recall {v['answer_recall']:.3f}" for k, v in m["by_kind"].items())
+            + ", ".join(
+                f"{k} F1 {v['f1']:.3f} recall {v['answer_recall']:.3f} (every question answered: "
+                f"{v['every_question_answered']['f1']:.3f} / {v['every_question_answered']['answer_recall']:.3f})"
+                for k, v in m["by_kind"].items()
+            )
             + ".",
             f"Retrieval: hit@1 {m['retrieval']['hit@1']:.3f}, hit@3 {m['retrieval']['hit@3']:.3f}, "
             f"hit@5 {m['retrieval']['hit@5']:.3f}, MRR {m['retrieval']['mrr']:.3f}.",
-            f"Answerable questions with every question answered: EM {full['exact_match']:.3f}, F1 {full['f1']:.3f}.",
+            f"Answerable questions with every question answered: EM {full['exact_match']:.3f}, F1 {full['f1']:.3f}, "
+            f"answer recall {full['answer_recall']:.3f}.",
             f"Citation accuracy {m['citation_accuracy']:.3f}; offsets valid {m['offsets_valid']:.3f}.",
             f"Abstention precision {m['abstention']['precision']:.3f}, recall {m['abstention']['recall']:.3f}, "
             f"false abstentions {m['abstention']['false_abstention_rate']:.3f}.",

@@ -99,6 +99,13 @@ def _answer_scores(answers: list[str | None], golds: list[list[str]]) -> dict[st
     }
 
 
+def _kind_scores(answers: list[str | None], preds: list[Prediction]) -> dict[str, float]:
+    return {
+        "f1": mean([f1_score(a, p.gold) for a, p in zip(answers, preds, strict=True)]),
+        "answer_recall": mean([contains_answer(a, p.gold) for a, p in zip(answers, preds, strict=True)]),
+    }
+
+
 def _split(answers: list[str | None], preds: list[Prediction]) -> dict[str, Any]:
     answerable = [i for i, p in enumerate(preds) if p.gold]
     unanswerable = [i for i, p in enumerate(preds) if not p.gold]
@@ -138,14 +145,15 @@ def _summarize(preds: list[Prediction], threshold: float) -> dict[str, Any]:
         "counts": {"questions": len(preds), "answerable": len(answerable), "unanswerable": len(unanswerable)},
         "threshold": threshold,
         **_split([p.answer for p in preds], preds),
-        "answerable_every_question_answered": _answer_scores(
-            [p.would_answer for p in answerable], [p.gold for p in answerable]
-        ),
+        "answerable_every_question_answered": {
+            **_answer_scores([p.would_answer for p in answerable], [p.gold for p in answerable]),
+            "answer_recall": mean([contains_answer(p.would_answer, p.gold) for p in answerable]),
+        },
         "by_kind": {
             kind: {
                 "count": len(group),
-                "f1": mean([f1_score(p.answer, p.gold) for p in group]),
-                "answer_recall": mean([contains_answer(p.answer, p.gold) for p in group]),
+                **_kind_scores([p.answer for p in group], group),
+                "every_question_answered": _kind_scores([p.would_answer for p in group], group),
             }
             for kind in sorted({p.kind for p in answerable})
             for group in [[p for p in answerable if p.kind == kind]]
